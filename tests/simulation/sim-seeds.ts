@@ -23,7 +23,7 @@ export function runSeeds(t: Test, first: number, count: number): void {
   let operations = 0
   let elections = 0
   for (let seed = first; seed < first + count; seed++) {
-    const replay = `FLOTILLA_SIM_SEED=${seed} ./run test tests/simulation/`
+    const replay = `FLOTILLA_SIM_SEED=${seed} ./run test tests/simulation/raft-sim-part0.test.ts`
     try {
       const result = new ClusterSim(optionsFromSeed(seed)).run()
       operations += result.history.length
