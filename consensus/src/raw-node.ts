@@ -148,6 +148,7 @@ export class RawNode {
     const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1]
     if (lastCommitted !== undefined) raft.log.appliedTo(lastCommitted.index)
     raft.onPersisted()
+    if (lastCommitted !== undefined) raft.onApplied()
   }
 }
 
