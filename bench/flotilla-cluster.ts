@@ -33,7 +33,7 @@ import {
 /** The repository root (this file is bench/flotilla-cluster.ts). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/** The replica program, relative to the repository root. */
+/** The replica program, relative to the repository root ($FLOTILLA_REPLICA overrides it). */
 export const REPLICA_PROGRAM = 'node/src/replica-main.ts'
 
 /** node/src/replica-main.ts is not there (not written yet, or a partial checkout). */
@@ -94,17 +94,18 @@ export class FlotillaCluster implements BenchCluster {
     this.replicas = replicas
     this.memberCount = replicas.length
     this.timerArgs = timerArgs
-    this.version = `${REPLICA_PROGRAM} on Node ${process.versions.node}`
+    this.version = `${displayPath(programPath)} on Node ${process.versions.node}`
     const timers = timerArgs.length === 0 ? 'replica default timers' : timerArgs.join(' ')
     this.notes = [timers, `data in ${rootDir}`]
   }
 
   /** Starts the replicas and waits until they agree on a leader. */
   static async start(options: FlotillaClusterOptions = {}): Promise<FlotillaCluster> {
-    const programPath = path.join(REPO_ROOT, REPLICA_PROGRAM)
+    const override = process.env['FLOTILLA_REPLICA']
+    const programPath = override === undefined || override === '' ? path.join(REPO_ROOT, REPLICA_PROGRAM) : path.resolve(override)
     if (!existsSync(programPath)) {
       throw new ReplicaProgramMissingError(
-        `${REPLICA_PROGRAM} does not exist yet, so Flotilla cannot be measured; ` +
+        `${displayPath(programPath)} does not exist yet, so Flotilla cannot be measured; ` +
           'run `node bench/raft-bench.ts --only etcd` to measure etcd alone',
       )
     }
@@ -283,4 +284,10 @@ export class FlotillaCluster implements BenchCluster {
     if (r === undefined) throw new RangeError(`no Flotilla replica ${k}`)
     return r
   }
+}
+
+/** A path relative to the repository root when inside it, else absolute. */
+function displayPath(file: string): string {
+  const relative = path.relative(REPO_ROOT, file)
+  return relative.startsWith('..') ? file : relative
 }

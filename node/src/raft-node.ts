@@ -17,7 +17,7 @@ import { resolveRaftConfig, type RaftConfig } from '../../consensus/src/config.t
 import { LogStoreLevel } from '../../consensus/src/level/log-store-level.ts'
 import { RawNode, type Ready } from '../../consensus/src/raw-node.ts'
 import type { MemoryStorage } from '../../consensus/src/storage.ts'
-import type { ConfState, Entry, NodeId, Snapshot } from '../../consensus/src/types.ts'
+import type { ConfState, Entry, MessageType, NodeId, Snapshot } from '../../consensus/src/types.ts'
 import type { Transport } from '../../network/src/transport.ts'
 
 /** A LevelDB write the state machine wants committed atomically with the applied index. */
@@ -78,6 +78,7 @@ interface Waiter<T> {
 /** Proposal envelope: 8-byte proposer tag + 8-byte sequence, then the command. */
 const PROPOSAL_HEADER_BYTES = 16
 const MAX_TICKS_PER_LOOP = 50
+const LEADER_MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['app', 'heartbeat', 'snap', 'timeout-now'])
 
 export class RaftNode {
   readonly id: NodeId
@@ -279,6 +280,11 @@ export class RaftNode {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
+    // A leader's appends and heartbeats may leave before its own fsync (Raft thesis §10.2.1):
+    // they only carry entries, and the leader counts itself toward commit only after the write.
+    // Everything that promises durability (votes, acknowledgements) waits for the write.
+    const early = ready.messages.filter((message) => LEADER_MESSAGE_TYPES.has(message.type))
+    for (const message of early) this.options.transport.send(message.to, encodeMessage(message))
     // 1. Persist, then mirror into the storage the core reads.
     if (ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
       await this.store.persist({
@@ -290,8 +296,10 @@ export class RaftNode {
       this.storage.append(ready.entries)
       if (ready.hardState !== undefined) this.storage.setHardState(ready.hardState)
     }
-    // 2. Send.
-    for (const message of ready.messages) this.options.transport.send(message.to, encodeMessage(message))
+    // 2. Send the rest.
+    for (const message of ready.messages) {
+      if (!LEADER_MESSAGE_TYPES.has(message.type)) this.options.transport.send(message.to, encodeMessage(message))
+    }
     // 3. Apply.
     if (ready.snapshot !== undefined) await this.restoreSnapshot(ready.snapshot)
     if (ready.committedEntries.length > 0) await this.applyEntries(ready.committedEntries)

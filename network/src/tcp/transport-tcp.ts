@@ -66,6 +66,8 @@ export interface TransportTcpConfig {
   readonly reconnectDelayMsMax?: number
   /** Time allowed to connect and exchange hellos before a connection is dropped. Default 5 s. */
   readonly handshakeTimeoutMs?: number
+  /** Bound on accepted connections open at once (peers, plus strangers not yet past hello). Default 1024. */
+  readonly inboundConnectionsMax?: number
 }
 
 const MIB = 1024 * 1024
@@ -78,7 +80,8 @@ const FRAME_BYTES_LIMIT = 0xffff_ffff
  */
 const HELLO_BYTES_MAX = 4096
 const HELLO_PREFIX = 'flotilla-transport/1 hello '
-const PEER_ID_BYTES_MAX = 256
+/** Bound on peer ids and cluster names, in UTF-8 bytes. */
+const NAME_BYTES_MAX = 256
 /** Frames up to this size are copied into one batch buffer, so a burst costs few syscalls. */
 const COALESCE_FRAME_BYTES_MAX = 16 * 1024
 const COALESCE_BATCH_BYTES_MAX = 64 * 1024
@@ -131,14 +134,14 @@ function decodeHello(frame: Uint8Array): Hello {
   }
   if (typeof fields !== 'object' || fields === null) throw new HandshakeError('malformed hello')
   const { cluster, id } = fields as { cluster?: unknown; id?: unknown }
-  if (typeof cluster !== 'string' || typeof id !== 'string' || !isValidPeerId(id)) {
+  if (typeof cluster !== 'string' || typeof id !== 'string' || !isValidName(id)) {
     throw new HandshakeError('malformed hello')
   }
   return { clusterName: cluster, id }
 }
 
-function isValidPeerId(id: string): boolean {
-  return id !== '' && utf8Encoder.encode(id).byteLength <= PEER_ID_BYTES_MAX
+function isValidName(id: string): boolean {
+  return id !== '' && utf8Encoder.encode(id).byteLength <= NAME_BYTES_MAX
 }
 
 function encodeHeader(payloadBytes: number): Buffer {
@@ -272,6 +275,7 @@ interface ResolvedConfig {
   readonly reconnectDelayMsMin: number
   readonly reconnectDelayMsMax: number
   readonly handshakeTimeoutMs: number
+  readonly inboundConnectionsMax: number
 }
 
 function resolveConfig(config: TransportTcpConfig): ResolvedConfig {
@@ -284,11 +288,15 @@ function resolveConfig(config: TransportTcpConfig): ResolvedConfig {
     reconnectDelayMsMin: config.reconnectDelayMsMin ?? 20,
     reconnectDelayMsMax: config.reconnectDelayMsMax ?? 1000,
     handshakeTimeoutMs: config.handshakeTimeoutMs ?? 5000,
+    inboundConnectionsMax: config.inboundConnectionsMax ?? 1024,
   }
-  if (!isValidPeerId(config.localId)) {
-    throw new InvalidConfigError(`localId must be 1 to ${PEER_ID_BYTES_MAX} bytes`)
+  if (!isValidName(config.localId)) {
+    throw new InvalidConfigError(`localId must be 1 to ${NAME_BYTES_MAX} bytes`)
   }
-  if (resolved.clusterName === '') throw new InvalidConfigError('clusterName must not be empty')
+  // Both names travel in the hello, which must stay under HELLO_BYTES_MAX.
+  if (!isValidName(resolved.clusterName)) {
+    throw new InvalidConfigError(`clusterName must be 1 to ${NAME_BYTES_MAX} bytes`)
+  }
   const positive = [
     'frameBytesMax',
     'queueBytesMax',
@@ -296,6 +304,7 @@ function resolveConfig(config: TransportTcpConfig): ResolvedConfig {
     'reconnectDelayMsMin',
     'reconnectDelayMsMax',
     'handshakeTimeoutMs',
+    'inboundConnectionsMax',
   ] as const
   for (const key of positive) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] <= 0) {
@@ -359,6 +368,7 @@ export class TransportTcp implements Transport {
       { noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS },
       (socket) => this.accept(socket),
     )
+    server.maxConnections = this.config.inboundConnectionsMax
     const { host, port } = this.config.listen
     try {
       await new Promise<void>((resolve, reject) => {
@@ -404,6 +414,13 @@ export class TransportTcp implements Transport {
     const server = this.server
     if (server?.listening) closed.push(new Promise((resolve) => server.close(() => resolve())))
     await Promise.all(closed)
+    // Sockets emit 'close' once libuv has released them, but a server emits it a tick early:
+    // libuv frees the listening handle in the next close-callbacks phase. Two check phases
+    // (immediates) later that phase has run, wherever in the loop we are now, so stop() resolves
+    // with nothing of ours left in the event loop.
+    if (server !== undefined) {
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve))
+    }
   }
 
   send(to: PeerId, frame: Uint8Array): boolean {
@@ -457,7 +474,7 @@ export class TransportTcp implements Transport {
         link.address = address
         // The close handler redials (after the shortest backoff) with the queue intact.
         link.failures = 0
-        link.socket?.destroy()
+        link.socket?.destroy(new FlotillaError(`peer moved to ${formatAddress(address)}`))
       }
     }
   }
@@ -557,7 +574,10 @@ export class TransportTcp implements Transport {
     socket.on('close', () => this.outboundClosed(link, socket, lastError))
   }
 
-  /** Checks the acceptor's hello; opens the link. Throws HandshakeError. */
+  /**
+   * Checks the acceptor's hello and opens the link. Returns false to stop decoding: the acceptor
+   * sends nothing after its hello. Throws HandshakeError.
+   */
   private acceptHelloReply(link: PeerLink, socket: net.Socket, frame: Uint8Array): boolean {
     const hello = decodeHello(frame)
     if (hello.clusterName !== this.config.clusterName) {
