@@ -95,6 +95,10 @@ class SimNode {
   }
 }
 
+function describe(entry: Entry): string {
+  return `${entry.term}/${entry.index}/${entry.type === 'normal' ? decoder.decode(entry.data) : JSON.stringify(entry.change)}`
+}
+
 const DROPPED_KEY = '\u0000dropped'
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -173,6 +177,7 @@ export class ClusterSim {
       }
     }
     if (!converged) this.fail('cluster did not converge within 400 ticks after healing')
+    this.checkLogMatching()
     this.expireOperations(true)
     return {
       options: this.options,
@@ -202,7 +207,35 @@ export class ClusterSim {
     return nodes.every((node) => node.disk.applied === leader.raw!.raft.log.committed && node.inFlight === undefined)
   }
 
+  /**
+   * Log matching: wherever two nodes' durable logs hold an entry with the same index and term,
+   * the entries and every entry before them (that both still hold) are identical.
+   */
+  private checkLogMatching(): void {
+    const logs = [...this.nodes.values()].map((node) => {
+      const storage = node.disk.storage
+      const entries = storage.entries(storage.firstIndex(), storage.lastIndex() + 1, Infinity)
+      return { id: node.id, entries: typeof entries === 'string' ? [] : entries }
+    })
+    for (let a = 0; a < logs.length; a++) {
+      for (let b = a + 1; b < logs.length; b++) {
+        const byIndex = new Map(logs[b]!.entries.map((entry) => [entry.index, entry]))
+        let matchedFrom = -1
+        for (let i = logs[a]!.entries.length - 1; i >= 0; i--) {
+          const entry = logs[a]!.entries[i]!
+          const other = byIndex.get(entry.index)
+          if (other === undefined) continue
+          if (matchedFrom < 0 && other.term === entry.term) matchedFrom = entry.index
+          if (matchedFrom >= 0 && describe(other) !== describe(entry)) {
+            this.fail(`log matching: ${logs[a]!.id} and ${logs[b]!.id} agree at ${matchedFrom} but differ at ${entry.index}`)
+          }
+        }
+      }
+    }
+  }
+
   private step(): void {
+    if (this.now % 100 === 0) this.checkLogMatching()
     this.injectFaults()
     this.deliverMessages()
     for (const node of this.nodes.values()) this.stepNode(node)
