@@ -287,11 +287,16 @@ export class RaftNode {
     for (const message of early) this.options.transport.send(message.to, encodeMessage(message))
     // 1. Persist, then mirror into the storage the core reads.
     if (ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
-      await this.store.persist({
-        ...(ready.hardState !== undefined ? { hardState: ready.hardState } : {}),
-        ...(ready.entries.length > 0 ? { entries: ready.entries } : {}),
-        ...(ready.snapshot !== undefined ? { snapshot: ready.snapshot } : {}),
-      })
+      // Entries, term and vote must be durable before anyone hears of them; a commit-only
+      // change need not be (it is relearned from the leader after a crash).
+      await this.store.persist(
+        {
+          ...(ready.hardState !== undefined ? { hardState: ready.hardState } : {}),
+          ...(ready.entries.length > 0 ? { entries: ready.entries } : {}),
+          ...(ready.snapshot !== undefined ? { snapshot: ready.snapshot } : {}),
+        },
+        { sync: ready.mustSync || ready.snapshot !== undefined },
+      )
       if (ready.snapshot !== undefined) this.storage.applySnapshot(ready.snapshot)
       this.storage.append(ready.entries)
       if (ready.hardState !== undefined) this.storage.setHardState(ready.hardState)
@@ -341,7 +346,9 @@ export class RaftNode {
       results.push({ key, result })
     }
     if (lastIndex === this.applied) return
-    await this.store.persistApplied(lastIndex, this.confState, batch)
+    // Not synced: after a crash the state machine resumes from an older applied index and
+    // re-applies from the durable log, and the batch keeps state and index in step.
+    await this.store.persistApplied(lastIndex, this.confState, batch, { sync: false })
     this.applied = lastIndex
     for (const { key, result } of results) {
       const waiter = this.proposalWaiters.get(key)

@@ -101,6 +101,16 @@ export type StateMachineOp =
 type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 
 /** What one Raft step made durable-to-be; applied in the order snapshot, entries, hard state. */
+/**
+ * `sync: false` skips the fsync. LevelDB still writes the batch atomically and in order, so a
+ * crash can only lose a suffix of unsynced batches, never reorder or tear one. That is safe where
+ * the data can be rebuilt: a commit-index-only hard state (relearned from the leader) and applied
+ * state (re-applied from the durable log).
+ */
+export interface WriteOptions {
+  readonly sync: boolean
+}
+
 export interface PersistUpdate {
   readonly hardState?: HardState
   readonly entries?: readonly Entry[]
@@ -186,10 +196,13 @@ function errorCode(error: unknown): unknown {
 function levelError(error: unknown, context: string, ioErrorsAreCorruption: boolean): unknown {
   const cause: unknown = typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined
   const codes = [errorCode(error), errorCode(cause)]
-  const messages = [error, cause].map((item) => (item instanceof Error ? item.message : '')).join(': ')
+  const messages = [error, cause]
+    .map((item) => (item instanceof Error ? item.message : ''))
+    .filter((message) => message !== '')
+    .join(': ')
   const isCorruption =
     codes.includes('LEVEL_CORRUPTION') ||
-    /corrupt/i.test(messages) ||
+    /\bCorruption:/.test(messages) || // LevelDB's Status::Corruption text, whatever the code says.
     (ioErrorsAreCorruption && codes.includes('LEVEL_IO_ERROR'))
   if (!isCorruption) return error
   return new CorruptDataError(`${context}: ${messages}`, { cause: error })
@@ -266,7 +279,7 @@ export class LogStoreLevel {
    * whole log, as MemoryStorage.applySnapshot does; one older than the current snapshot is
    * ignored), then entries (replacing any suffix from their first index), then the hard state.
    */
-  persist(update: PersistUpdate): Promise<void> {
+  persist(update: PersistUpdate, options: WriteOptions = { sync: true }): Promise<void> {
     return this.serialized(async () => {
       const before = this.requireLoaded()
       let after: Tracked = before
@@ -299,7 +312,7 @@ export class LogStoreLevel {
       assert(commit <= after.lastIndex, `persist: commit ${commit} beyond last index ${after.lastIndex}`)
       assert(commit >= after.snapshotIndex, `persist: commit ${commit} below snapshot index ${after.snapshotIndex}`)
       pushManifest(operations, before, after)
-      await this.database.batch(operations, { sync: true })
+      await this.database.batch(operations, { sync: options.sync })
       this.tracked = after
     })
   }
@@ -328,7 +341,12 @@ export class LogStoreLevel {
    * membership in force there, in one synced batch: after a crash the state machine's keys and the
    * applied index always agree. `operations` must stay outside RAFT_KEY_PREFIX.
    */
-  persistApplied(applied: number, confState: ConfState, operations: readonly StateMachineOp[]): Promise<void> {
+  persistApplied(
+    applied: number,
+    confState: ConfState,
+    operations: readonly StateMachineOp[],
+    options: WriteOptions = { sync: true },
+  ): Promise<void> {
     return this.serialized(async () => {
       const tracked = this.requireLoaded()
       assert(applied <= tracked.hardState.commit, `applied ${applied} beyond durable commit ${tracked.hardState.commit}`)
@@ -341,7 +359,7 @@ export class LogStoreLevel {
       })
       const record: AppliedRecord = { applied, confState }
       batch.push({ type: 'put', key: APPLIED_KEY, value: encodeRecord(APPLIED_KEY, record) })
-      await this.database.batch(batch, { sync: true })
+      await this.database.batch(batch, { sync: options.sync })
       this.tracked = { ...tracked, applied }
     })
   }
@@ -449,6 +467,7 @@ export class LogStoreLevel {
     if (firstEntry !== undefined && firstEntry.index <= snapshotIndex) {
       throw corrupt(this.directory, entryKey(firstEntry.index), `present, yet the snapshot at ${snapshotIndex} covers it`)
     }
+    this.checkContiguous(entries)
     if (firstEntry !== undefined && firstEntry.index !== snapshotIndex + 1) {
       throw corrupt(this.directory, entryKey(firstEntry.index), `the log must start at ${snapshotIndex + 1}, right after the snapshot`)
     }
@@ -525,7 +544,7 @@ export class LogStoreLevel {
         else if (SNAPSHOT_CHUNK_KEY_PATTERN.test(key)) {
           chunks.set(Number.parseInt(key.slice(SNAPSHOT_CHUNK_KEY_PREFIX.length), 16), this.verify(key, value))
         } else if (ENTRY_KEY_PATTERN.test(key)) {
-          entries.push(this.decodeEntry(key, value, entries.at(-1)))
+          entries.push(this.decodeEntry(key, value))
         } else {
           throw corrupt(this.directory, key, 'not a key this store writes')
         }
@@ -537,19 +556,28 @@ export class LogStoreLevel {
     return { manifest, hardState, applied, snapshot, chunks, entries }
   }
 
-  /** Decodes the entry under `key` and checks it continues the log after `previous`. */
-  private decodeEntry(key: string, value: Uint8Array, previous: Entry | undefined): Entry {
+  /** Decodes the entry under `key` and checks it is the entry the key names. */
+  private decodeEntry(key: string, value: Uint8Array): Entry {
     const keyIndex = Number.parseInt(key.slice(ENTRY_KEY_PREFIX.length), 16)
     if (!Number.isSafeInteger(keyIndex)) throw corrupt(this.directory, key, 'index beyond the safe integer range')
     const entry = this.decode(key, value, readEntry)
     if (entry.index !== keyIndex) throw corrupt(this.directory, key, `holds entry ${entry.index}`)
-    if (previous !== undefined && entry.index !== previous.index + 1) {
-      throw corrupt(this.directory, key, `entries are not contiguous: follows ${entryKey(previous.index)}`)
-    }
-    if (previous !== undefined && entry.term < previous.term) {
-      throw corrupt(this.directory, key, `term ${entry.term} decreases from ${previous.term} at the entry before`)
-    }
     return entry
+  }
+
+  /** Checks the entries (in key order) form one run of indexes with terms that never decrease. */
+  private checkContiguous(entries: readonly Entry[]): void {
+    for (let position = 1; position < entries.length; position++) {
+      const previous = entries[position - 1]!
+      const entry = entries[position]!
+      const key = entryKey(entry.index)
+      if (entry.index !== previous.index + 1) {
+        throw corrupt(this.directory, key, `entries are not contiguous: follows ${entryKey(previous.index)}`)
+      }
+      if (entry.term < previous.term) {
+        throw corrupt(this.directory, key, `term ${entry.term} decreases from ${previous.term} at the entry before`)
+      }
+    }
   }
 
   /** Reassembles and verifies the snapshot data from its chunks. */
