@@ -13,6 +13,7 @@ import { assert } from '../../lib/assert.ts'
 import { NotLeaderError, TimeoutError } from '../../lib/errors.ts'
 import type { Random } from '../../lib/random.ts'
 import { decodeMessage, encodeMessage } from '../../consensus/src/codec.ts'
+import { bootstrapEntries } from '../../consensus/src/bootstrap.ts'
 import { resolveRaftConfig, type RaftConfig } from '../../consensus/src/config.ts'
 import { LogStoreLevel } from '../../consensus/src/level/log-store-level.ts'
 import { RawNode, type Ready } from '../../consensus/src/raw-node.ts'
@@ -40,7 +41,10 @@ export interface StateMachine {
 
 export interface RaftNodeOptions {
   readonly id: NodeId
-  /** Members when bootstrapping a brand-new group (ignored when the data directory has state). */
+  /**
+   * Founding members when this node bootstraps a brand-new group (ignored when the data directory
+   * has state). Empty for a node joining an existing group: it learns the membership from the log.
+   */
   readonly initialVoters: readonly NodeId[]
   readonly dataDirectory: string
   readonly transport: Transport
@@ -114,12 +118,14 @@ export class RaftNode {
     this.store = await LogStoreLevel.open(this.options.dataDirectory)
     const loaded = await this.store.load()
     this.storage = loaded.storage
-    let { hardState, confState } = this.storage.initialState()
-    if (hardState.term === 0 && this.storage.lastIndex() === 0 && confState.voters.length === 0) {
-      // A brand-new group: every initial member starts from the same configuration.
-      confState = { voters: [...this.options.initialVoters], learners: [] }
-      this.storage.setConfState(confState)
-      await this.store.persistApplied(0, confState, [])
+    const { hardState, confState } = this.storage.initialState()
+    const fresh = hardState.term === 0 && this.storage.lastIndex() === 0 && this.storage.snapshot().meta.index === 0
+    if (fresh && this.options.initialVoters.length > 0) {
+      // A founding member of a brand-new group: the membership goes into the log (bootstrap.ts).
+      const bootstrap = bootstrapEntries(this.options.initialVoters)
+      await this.store.persist({ entries: bootstrap.entries, hardState: bootstrap.hardState })
+      this.storage.append(bootstrap.entries)
+      this.storage.setHardState(bootstrap.hardState)
     }
     this.confState = confState
     await this.options.stateMachine.load(this.store)

@@ -4,7 +4,8 @@
  *
  * Faults: message loss, duplication, reordering and delay; symmetric and one-way partitions;
  * crashes that lose everything not yet persisted (a Ready taken but not yet written); restarts
- * from the durable state. Clients run a key-value register workload whose history is checked for
+ * from the durable state; membership churn (new machines join as learners, learners are
+ * promoted, voters are demoted or removed, the leader included). Clients run a key-value register workload whose history is checked for
  * linearizability, and the simulator checks election safety, log matching, leader completeness
  * and state machine safety as it goes. A violation throws with the seed in the message.
  */
@@ -13,7 +14,8 @@ import { RandomXoshiro, type Random } from '../../lib/random.ts'
 import { resolveRaftConfig } from '../../consensus/src/config.ts'
 import { RawNode, type Ready } from '../../consensus/src/raw-node.ts'
 import { MemoryStorage } from '../../consensus/src/storage.ts'
-import type { ConfState, Entry, Message, NodeId } from '../../consensus/src/types.ts'
+import { bootstrapEntries } from '../../consensus/src/bootstrap.ts'
+import type { ConfChange, ConfState, Entry, Message, NodeId } from '../../consensus/src/types.ts'
 import type { RegisterOperation } from './linearizability.ts'
 
 /** Fault probabilities and sizes, all derived from the seed ("swarm testing"). */
@@ -29,6 +31,7 @@ export interface SimOptions {
   readonly clientCount: number
   readonly snapshotEveryEntries: number
   readonly keyCount: number
+  readonly membershipChangeProbability: number
 }
 
 export function optionsFromSeed(seed: number, ticks = 1500): SimOptions {
@@ -45,6 +48,8 @@ export function optionsFromSeed(seed: number, ticks = 1500): SimOptions {
     clientCount: random.int(1, 5),
     snapshotEveryEntries: random.int(8, 64),
     keyCount: random.int(1, 4),
+    // A third of the runs churn membership; the rest keep the founders only.
+    membershipChangeProbability: random.chance(0.33) ? random.float() * 0.01 : 0,
   }
 }
 
@@ -108,7 +113,7 @@ export interface SimResult {
   readonly history: RegisterOperation[]
   readonly leadersByTerm: Map<number, NodeId>
   readonly commitIndex: number
-  readonly stats: { messages: number; crashes: number; partitions: number; snapshots: number; elections: number }
+  readonly stats: { messages: number; crashes: number; partitions: number; snapshots: number; elections: number; membershipChanges: number }
 }
 
 export class ClusterSim {
@@ -126,16 +131,19 @@ export class ClusterSim {
   private readonly clientBusy: boolean[]
   private nextRequest = 1
   private faultsEnabled = true
-  readonly stats = { messages: 0, crashes: 0, partitions: 0, snapshots: 0, elections: 0 }
+  readonly stats = { messages: 0, crashes: 0, partitions: 0, snapshots: 0, elections: 0, membershipChanges: 0 }
+  private nextJoinerNumber: number
 
   constructor(options: SimOptions) {
     this.options = options
     this.random = new RandomXoshiro(options.seed * 7919 + 17)
     const ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`)
+    this.nextJoinerNumber = options.nodeCount + 1
+    const bootstrap = bootstrapEntries(ids)
     for (const id of ids) {
-      const storage = new MemoryStorage({ voters: ids, learners: [] })
-      const disk: Disk = { storage, applied: 0, kv: new Map(), sessions: new Map(), confState: { voters: ids, learners: [] } }
-      this.nodes.set(id, new SimNode(id, disk))
+      const node = this.addNode(id)
+      node.disk.storage.append(bootstrap.entries)
+      node.disk.storage.setHardState(bootstrap.hardState)
     }
     for (const node of this.nodes.values()) this.start(node)
     this.clientBusy = Array.from({ length: options.clientCount }, () => false)
@@ -143,6 +151,44 @@ export class ClusterSim {
 
   private fail(message: string): never {
     throw new Error(`simulation violation (seed ${this.options.seed}, tick ${this.now}): ${message}`)
+  }
+
+  /** A node with an empty disk: a founder before bootstrap, or a machine about to join. */
+  private addNode(id: NodeId): SimNode {
+    const emptyConf: ConfState = { voters: [], learners: [] }
+    const disk: Disk = { storage: new MemoryStorage(emptyConf), applied: 0, kv: new Map(), sessions: new Map(), confState: emptyConf }
+    const node = new SimNode(id, disk)
+    this.nodes.set(id, node)
+    return node
+  }
+
+  /**
+   * Membership churn on the leader: add a new machine as a learner (ids are never reused),
+   * promote a learner, demote or remove a voter. Refusals (one change at a time) are fine.
+   */
+  private changeMembership(): void {
+    if (!this.faultsEnabled || !this.random.chance(this.options.membershipChangeProbability)) return
+    const leader = [...this.nodes.values()].find((node) => node.raw?.raft.role === 'leader' && node.inFlight === undefined)
+    if (leader === undefined) return
+    const raft = leader.raw!.raft
+    const choice = this.random.int(0, 4)
+    let change: ConfChange | undefined
+    if (choice === 0 && this.nextJoinerNumber <= this.options.nodeCount + 3) {
+      change = { type: 'add-learner', nodeId: `n${this.nextJoinerNumber}` }
+    } else if (choice === 1 && raft.learners.length > 0) {
+      change = { type: 'add-voter', nodeId: raft.learners[this.random.int(0, raft.learners.length)]! }
+    } else if (choice >= 2 && raft.voters.length > 2) {
+      const nodeId = raft.voters[this.random.int(0, raft.voters.length)]!
+      change = { type: choice === 2 ? 'remove' : 'add-learner', nodeId }
+    }
+    if (change === undefined) return
+    const outcome = leader.raw!.propose({ type: 'conf', change })
+    if (!outcome.accepted) return
+    this.stats.membershipChanges++
+    if (change.type === 'add-learner' && !this.nodes.has(change.nodeId)) {
+      this.nextJoinerNumber++
+      this.start(this.addNode(change.nodeId))
+    }
   }
 
   private start(node: SimNode): void {
@@ -195,12 +241,14 @@ export class ClusterSim {
     for (const node of this.nodes.values()) if (node.raw === undefined) this.start(node)
   }
 
-  /** A leader exists, every node applied the same last index, and a write after healing committed. */
+  /** One leader, an entry of its term committed, and every current member applied all of it. */
   private converged(): boolean {
-    const nodes = [...this.nodes.values()]
-    const leaders = nodes.filter((node) => node.raw!.raft.role === 'leader')
+    const leaders = [...this.nodes.values()].filter((node) => node.raw!.raft.role === 'leader')
     if (leaders.length !== 1) return false
     const leader = leaders[0]!
+    // Removed nodes that missed their removal stay behind forever; only members must converge.
+    const members = new Set([...leader.raw!.raft.voters, ...leader.raw!.raft.learners])
+    const nodes = [...this.nodes.values()].filter((node) => members.has(node.id))
     if (leader.raw!.raft.log.committed === 0) return false
     const lastTerm = leader.raw!.raft.log.termOrZero(leader.raw!.raft.log.committed)
     if (lastTerm !== leader.raw!.raft.term) return false
@@ -237,6 +285,7 @@ export class ClusterSim {
   private step(): void {
     if (this.now % 100 === 0) this.checkLogMatching()
     this.injectFaults()
+    this.changeMembership()
     this.deliverMessages()
     for (const node of this.nodes.values()) this.stepNode(node)
     this.runClients()

@@ -1,5 +1,6 @@
 // Goal: Raft keeps its safety properties and a linearizable key-value register under message
-// loss, duplication, reordering, partitions, crashes and restarts. Method: the deterministic
+// loss, duplication, reordering, partitions, crashes, restarts and membership churn. Method: the
+// deterministic
 // simulator (cluster-sim.ts) over a range of seeds; part 0 of 2 so the range runs on two cores.
 import t from 'tap'
 import { runSeeds, seedRange } from './sim-seeds.ts'
