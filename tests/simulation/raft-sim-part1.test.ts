@@ -1,7 +1,7 @@
 // Goal: Raft keeps its safety properties and a linearizable key-value register under message
 // loss, duplication, reordering, partitions, crashes, restarts and membership churn. Method: the
-// deterministic
-// simulator (cluster-sim.ts) over a range of seeds; part 1 of 2 so the range runs on two cores.
+// deterministic simulator (cluster-sim.ts) over a range of seeds; part 1 of 2, so that the
+// range runs on both cores.
 import t from 'tap'
 import { runSeeds, seedRange } from './sim-seeds.ts'
 
