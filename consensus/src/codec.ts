@@ -125,10 +125,12 @@ function readNodeIds(value: unknown, path: string): NodeId[] {
 
 export function readConfState(value: unknown, path: string): ConfState {
   const fields = expectObject(value, path)
-  return {
+  const confState: ConfState = {
     voters: readNodeIds(fields.voters, `${path}.voters`),
     learners: readNodeIds(fields.learners, `${path}.learners`),
   }
+  if (fields.removed === undefined) return confState
+  return { ...confState, removed: readNodeIds(fields.removed, `${path}.removed`) }
 }
 
 function readConfChange(value: unknown, path: string): ConfChange {

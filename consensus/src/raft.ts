@@ -83,6 +83,8 @@ export class Raft {
   /** Membership as applied; progress entries exist for every voter and learner. */
   voters: NodeId[] = []
   learners: NodeId[] = []
+  /** Ids removed from the group; never admitted again. */
+  removed: NodeId[] = []
   progress = new Map<NodeId, Progress>()
 
   /** Outbox; RawNode drains it into a Ready. */
@@ -133,7 +135,8 @@ export class Raft {
   }
 
   confState(): ConfState {
-    return { voters: [...this.voters], learners: [...this.learners] }
+    const confState = { voters: [...this.voters], learners: [...this.learners] }
+    return this.removed.length === 0 ? confState : { ...confState, removed: [...this.removed] }
   }
 
   /** Voters can campaign; learners and removed nodes cannot. */
@@ -539,6 +542,7 @@ export class Raft {
     if (changes.length > 1) return 'only one membership change at a time'
     if (this.pendingConfIndex > this.log.applied) return 'a membership change is already pending'
     const change = changes[0]!.change
+    if (this.removed.includes(change.nodeId)) return `node id ${change.nodeId} was removed and cannot be reused`
     const isVoter = this.voters.includes(change.nodeId)
     const isLearner = this.learners.includes(change.nodeId)
     if (change.type === 'remove' && !isVoter && !isLearner) return `node ${change.nodeId} is not a member`
@@ -904,7 +908,8 @@ export class Raft {
     const learners = this.learners.filter((id) => id !== change.nodeId)
     if (change.type === 'add-voter') voters.push(change.nodeId)
     if (change.type === 'add-learner') learners.push(change.nodeId)
-    this.setConf({ voters, learners })
+    const removed = change.type === 'remove' && !this.removed.includes(change.nodeId) ? [...this.removed, change.nodeId] : this.removed
+    this.setConf(removed.length === 0 ? { voters, learners } : { voters, learners, removed })
     if (this.role === 'leader') {
       if (!this.progress.has(this.id)) {
         // A leader removed from the group steps down. Handing over to an up-to-date voter
@@ -925,6 +930,7 @@ export class Raft {
   private setConf(confState: ConfState): void {
     this.voters = [...confState.voters].sort()
     this.learners = [...confState.learners].sort()
+    this.removed = [...(confState.removed ?? [])].sort()
     const members = new Set([...this.voters, ...this.learners])
     for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id)
     for (const id of members) {

@@ -20,10 +20,15 @@ export interface ConfChange {
   readonly nodeId: NodeId
 }
 
-/** The group's membership. Voters elect and commit; learners only receive the log. */
+/**
+ * The group's membership. Voters elect and commit; learners only receive the log. `removed` lists
+ * ids that left the group: they can never be added again, because a node coming back under an old
+ * id could carry a vote or log entries the group has already forgotten.
+ */
 export interface ConfState {
   readonly voters: readonly NodeId[]
   readonly learners: readonly NodeId[]
+  readonly removed?: readonly NodeId[]
 }
 
 /** An application command or an empty entry (a new leader's no-op has empty `data`). */
