@@ -148,7 +148,8 @@ export function readEntry(value: unknown, path: string): Entry {
   const index = expectUint(fields.index, `${path}.index`)
   switch (fields.type) {
     case 'normal':
-      return { type: 'normal', term, index, data: expectBytes(fields.data, `${path}.data`) }
+      if (fields.timeMs === undefined) return { type: 'normal', term, index, data: expectBytes(fields.data, `${path}.data`) }
+      return { type: 'normal', term, index, data: expectBytes(fields.data, `${path}.data`), timeMs: expectUint(fields.timeMs, `${path}.timeMs`) }
     case 'conf':
       return { type: 'conf', term, index, change: readConfChange(fields.change, `${path}.change`) }
     default:

@@ -106,6 +106,10 @@ export class Raft {
   private deferredReads: MsgReadIndex[] = []
   private incomingSnapshot: IncomingSnapshot | undefined = undefined
   private readSequence = 0
+  /** Wall-clock time given by the driver (an input, like ticks); stamped into entries we append. */
+  private timeMs = 0
+  /** The newest stamp in our log, so stamps never decrease across leaders. */
+  private lastStampMs = 0
   /** A timeout-now arrived while a membership change was unapplied; campaign once it is. */
   private transferCampaignPending = false
 
@@ -212,7 +216,12 @@ export class Raft {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Ticks
+  // Ticks and time
+
+  /** Sets the wall-clock time the leader stamps into new entries (the driver's clock reading). */
+  setTimeMs(timeMs: number): void {
+    this.timeMs = timeMs
+  }
 
   tick(): void {
     if (this.role === 'leader') this.tickHeartbeat()
@@ -528,7 +537,12 @@ export class Raft {
       if (reason !== undefined) return { accepted: false, reason }
     }
     let index = this.log.lastIndex()
-    const stamped = entries.map((entry): Entry => ({ ...entry, term: this.term, index: ++index }))
+    // Time never goes backwards along the log, even if a new leader's clock is behind.
+    this.lastStampMs = Math.max(this.lastStampMs, this.timeMs)
+    const timeMs = this.lastStampMs
+    const stamped = entries.map((entry): Entry =>
+      entry.type === 'normal' ? { ...entry, term: this.term, index: ++index, timeMs } : { ...entry, term: this.term, index: ++index },
+    )
     this.log.append(stamped)
     this.uncommittedBytes += sizeBytes
     if (confCount > 0) this.pendingConfIndex = index
@@ -733,6 +747,7 @@ export class Raft {
     }
     const lastNewIndex = this.log.maybeAppend(message.index, message.logTerm, message.commit, message.entries)
     if (lastNewIndex !== undefined) {
+      for (const entry of message.entries) if (entry.type === 'normal' && entry.timeMs !== undefined) this.lastStampMs = Math.max(this.lastStampMs, entry.timeMs)
       this.sendAppendResponse(message.from, lastNewIndex)
       return
     }

@@ -54,6 +54,11 @@ export class RawNode {
     return { voters: [...voters], learners: [] }
   }
 
+  /** The wall-clock time to stamp into entries appended while leader (an input, like a tick). */
+  setTimeMs(timeMs: number): void {
+    this.raft.setTimeMs(timeMs)
+  }
+
   tick(): void {
     assert(!this.readyOutstanding, 'tick between ready() and advance()')
     this.raft.tick()

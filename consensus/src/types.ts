@@ -37,6 +37,11 @@ export interface NormalEntry {
   readonly term: number
   readonly index: number
   readonly data: Uint8Array
+  /**
+   * Wall-clock milliseconds stamped by the leader that appended the entry (never decreasing along
+   * the log). State machines read time only from here, so every replica computes the same state.
+   */
+  readonly timeMs?: number
 }
 
 /** A membership change carried through the log; it takes effect when applied. */

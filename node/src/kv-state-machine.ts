@@ -34,7 +34,7 @@ export class KvStateMachine implements StateMachine {
     }
   }
 
-  apply(data: Uint8Array, _index: number, batch: BatchOperation[]): unknown {
+  apply(data: Uint8Array, _index: number, _timeMs: number, batch: BatchOperation[]): unknown {
     const command = packr.unpack(data) as KvCommand
     if (command.op === 'put') {
       const value = new Uint8Array(command.value)

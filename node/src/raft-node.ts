@@ -11,6 +11,7 @@
  */
 import { assert } from '../../lib/assert.ts'
 import { NotLeaderError, TimeoutError } from '../../lib/errors.ts'
+import { ClockOs, type Clock } from '../../lib/clock.ts'
 import type { Random } from '../../lib/random.ts'
 import { decodeMessage, encodeMessage } from '../../consensus/src/codec.ts'
 import { bootstrapEntries } from '../../consensus/src/bootstrap.ts'
@@ -31,8 +32,11 @@ export type BatchOperation = { type: 'put'; key: string; value: Uint8Array } | {
 export interface StateMachine {
   /** Loads state from the database at startup (after a crash, it is as of the stored applied index). */
   load(store: LogStoreLevel): Promise<void>
-  /** Applies one command; pushes its writes to `batch` and returns a result for the proposer. */
-  apply(data: Uint8Array, index: number, batch: BatchOperation[]): unknown
+  /**
+   * Applies one command; pushes its writes to `batch` and returns a result for the proposer.
+   * `timeMs` is the leader's stamp on the entry: the only clock a state machine may read.
+   */
+  apply(data: Uint8Array, index: number, timeMs: number, batch: BatchOperation[]): unknown
   /** A complete image of the state. */
   snapshot(): Uint8Array
   /** Replaces the state with a snapshot image; pushes the writes that do so to `batch`. */
@@ -50,6 +54,8 @@ export interface RaftNodeOptions {
   readonly transport: Transport
   readonly stateMachine: StateMachine
   readonly random: Random
+  /** Wall-clock source for the leader's entry stamps; the OS clock by default. */
+  readonly clock?: Clock
   /** Wall time per Raft tick. */
   readonly tickMs: number
   readonly raft?: Partial<Omit<RaftConfig, 'id' | 'applied'>>
@@ -108,9 +114,12 @@ export class RaftNode {
   private loopError: Error | undefined
   private readonly leaderWatchers = new Set<() => void>()
 
+  private readonly clock: Clock
+
   constructor(options: RaftNodeOptions) {
     this.id = options.id
     this.options = options
+    this.clock = options.clock ?? new ClockOs()
     this.proposerTag = BigInt(options.random.int(0, 2 ** 31)) * 2n ** 31n + BigInt(options.random.int(0, 2 ** 31))
   }
 
@@ -252,6 +261,7 @@ export class RaftNode {
   }
 
   private feedInputs(): void {
+    this.raw.setTimeMs(this.clock.realtimeMs())
     const frames = this.inbox
     this.inbox = []
     for (const frame of frames) {
@@ -348,7 +358,7 @@ export class RaftNode {
       if (entry.data.byteLength < PROPOSAL_HEADER_BYTES) continue
       const view = new DataView(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength)
       const key = `${view.getBigUint64(0)}:${view.getBigUint64(8)}`
-      const result = this.options.stateMachine.apply(entry.data.subarray(PROPOSAL_HEADER_BYTES), entry.index, batch)
+      const result = this.options.stateMachine.apply(entry.data.subarray(PROPOSAL_HEADER_BYTES), entry.index, entry.timeMs ?? 0, batch)
       results.push({ key, result })
     }
     if (lastIndex === this.applied) return
