@@ -19,7 +19,7 @@ import { resolveRaftConfig, type RaftConfig } from '../../consensus/src/config.t
 import { LogStoreLevel } from '../../consensus/src/level/log-store-level.ts'
 import { RawNode, type Ready } from '../../consensus/src/raw-node.ts'
 import type { MemoryStorage } from '../../consensus/src/storage.ts'
-import type { ConfState, Entry, MessageType, NodeId, Snapshot } from '../../consensus/src/types.ts'
+import type { ConfChange, ConfState, Entry, MessageType, NodeId, Snapshot } from '../../consensus/src/types.ts'
 import type { Transport } from '../../network/src/transport.ts'
 
 /** A LevelDB write the state machine wants committed atomically with the applied index. */
@@ -105,6 +105,8 @@ export class RaftNode {
   private pendingReads: Array<Waiter<void>> = []
   private readonly readRounds = new Map<string, Array<Waiter<void>>>()
   private readsAwaitingApply: Array<{ index: number; waiters: Array<Waiter<void>> }> = []
+  private appliedWaiters: Array<{ index: number; waiter: Waiter<void> }> = []
+  private pendingConfChanges: Array<{ change: ConfChange; waiter: Waiter<void> }> = []
   private readSequence = 0
   private inbox: Uint8Array[] = []
   private pendingTicks = 0
@@ -214,6 +216,32 @@ export class RaftNode {
     })
   }
 
+  /**
+   * Proposes a membership change on the leader and resolves once it is applied here. Rejects with
+   * NotLeaderError on a follower or when the core refuses it (one change at a time, id reuse).
+   */
+  async proposeConfChange(change: ConfChange): Promise<ConfState> {
+    if (this.stopped) throw new NotLeaderError('Raft node is stopped', undefined)
+    await new Promise<void>((resolve, reject) => {
+      this.pendingConfChanges.push({ change, waiter: { resolve, reject, deadlineMs: this.deadline() } })
+      this.kick()
+    })
+    return this.confState
+  }
+
+  /** How far `nodeId`'s log is known to match ours (leader only; 0 elsewhere). */
+  matchIndex(nodeId: NodeId): number {
+    const raft = this.raw.raft
+    if (raft.role !== 'leader') return 0
+    if (nodeId === this.id) return raft.log.lastIndex()
+    return raft.progress.get(nodeId)?.match ?? 0
+  }
+
+  /** The applied membership, including ids that were removed. */
+  membership(): ConfState {
+    return this.confState
+  }
+
   /** Asks the group to move leadership to `transferee`. */
   transferLeadership(transferee: NodeId): void {
     this.raw.transferLeadership(transferee)
@@ -280,6 +308,11 @@ export class RaftNode {
         if (outcome.accepted) this.proposalWaiters.set(proposal.key, proposal.waiter)
         else proposal.waiter.reject(new NotLeaderError(`Proposal dropped: ${outcome.reason}`, this.raw.raft.lead || undefined))
       }
+    }
+    for (const { change, waiter } of this.pendingConfChanges.splice(0)) {
+      const outcome = this.raw.propose({ type: 'conf', change })
+      if (outcome.accepted) this.appliedWaiters.push({ index: this.raw.raft.log.lastIndex(), waiter })
+      else waiter.reject(new NotLeaderError(`Membership change refused: ${outcome.reason}`, this.raw.raft.lead || undefined))
     }
     if (this.pendingReads.length > 0) {
       if (this.raw.raft.lead === '') {
@@ -375,6 +408,11 @@ export class RaftNode {
   }
 
   private serveReads(): void {
+    if (this.appliedWaiters.length > 0) {
+      const done = this.appliedWaiters.filter((item) => item.index <= this.applied)
+      this.appliedWaiters = this.appliedWaiters.filter((item) => item.index > this.applied)
+      for (const item of done) item.waiter.resolve()
+    }
     if (this.readsAwaitingApply.length === 0) return
     const remaining: typeof this.readsAwaitingApply = []
     for (const round of this.readsAwaitingApply) {
@@ -401,6 +439,7 @@ export class RaftNode {
       return true
     }
     for (const [key, waiter] of this.proposalWaiters) if (expired(waiter)) this.proposalWaiters.delete(key)
+    this.appliedWaiters = this.appliedWaiters.filter((item) => !expired(item.waiter as Waiter<unknown>))
     for (const [context, waiters] of this.readRounds) {
       const live = waiters.filter((waiter) => !expired(waiter as Waiter<unknown>))
       if (live.length === 0) this.readRounds.delete(context)

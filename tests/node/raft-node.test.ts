@@ -26,13 +26,14 @@ class Cluster {
   readonly network = new NetworkMemory({ random: new RandomXoshiro(7) })
   readonly members = new Map<string, Member>()
 
-  async start(id: string): Promise<Member> {
+  async start(id: string, options: { joining?: boolean } = {}): Promise<Member> {
     const kv = new KvStateMachine()
     const transport = this.network.endpoint(id)
-    transport.setPeers(new Map(IDS.map((peer) => [peer, peer])))
+    transport.setPeers(new Map([...IDS, 'd'].map((peer) => [peer, peer])))
     const node = new RaftNode({
       id,
-      initialVoters: IDS,
+      // A joining machine bootstraps nothing: it learns the membership from the log.
+      initialVoters: options.joining === true ? [] : IDS,
       dataDirectory: join(this.root, id),
       transport,
       stateMachine: kv,
@@ -150,4 +151,28 @@ t.test('RaftNode fails fast when a proposal cannot be placed', async (t) => {
   // Alone, 'a' cannot elect itself (it needs 2 of 3 votes), so no leader is known.
   await t.rejects(lonely.node.propose(encodeKvCommand({ op: 'put', key: 'k', value: new Uint8Array(1) })), { name: 'NotLeaderError' })
   await t.rejects(lonely.node.readBarrier(), { name: 'NotLeaderError' })
+})
+
+t.test('RaftNode membership: a machine with an empty disk joins as a learner, is promoted, and a founder is removed', async (t) => {
+  const cluster = new Cluster()
+  t.teardown(() => cluster.shutdown())
+  for (const id of IDS) await cluster.start(id)
+  const leaderId = await cluster.leader()
+  await cluster.put(leaderId, 'before-join', 'yes')
+  const joiner = await cluster.start('d', { joining: true })
+  const leader = cluster.members.get(leaderId)!.node
+  await leader.proposeConfChange({ type: 'add-learner', nodeId: 'd' })
+  await waitFor('d to catch up as a learner', 5000, () => (joiner.node.status().applied >= leader.status().commit ? true : undefined))
+  t.same(joiner.node.membership().learners, ['d'], 'd learned it is a learner from the replicated log')
+  t.same([...joiner.node.membership().voters].sort(), IDS, 'and who the founding voters are')
+  t.equal(decoder.decode(joiner.kv.get('before-join')!), 'yes', 'and has the data written before it joined')
+  await leader.proposeConfChange({ type: 'add-voter', nodeId: 'd' })
+  const removed = IDS.find((id) => id !== leaderId)!
+  const afterRemoval = await leader.proposeConfChange({ type: 'remove', nodeId: removed })
+  t.same([...afterRemoval.voters].sort(), [...IDS.filter((id) => id !== removed), 'd'].sort(), 'd is a voter, the removed founder is gone')
+  await t.rejects(leader.proposeConfChange({ type: 'add-learner', nodeId: removed }), { name: 'NotLeaderError', message: /cannot be reused/ }, 'a removed id cannot come back')
+  const follower = IDS.find((id) => id !== leaderId && id !== removed)!
+  await t.rejects(cluster.members.get(follower)!.node.proposeConfChange({ type: 'add-learner', nodeId: 'e' }), { name: 'NotLeaderError' }, 'only the leader proposes membership changes')
+  await cluster.put('d', 'after-promotion', 'ok')
+  t.equal(await cluster.read(leaderId, 'after-promotion'), 'ok', 'writes through the new voter commit')
 })
