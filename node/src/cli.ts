@@ -1,0 +1,180 @@
+/**
+ * The `flotilla` command line: cluster lifecycle for now (init, join, start, status, token,
+ * leave); the Kubernetes-style verbs arrive with the API server.
+ *
+ *   flotilla init  [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--mdns]
+ *   flotilla join TOKEN [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--mdns]
+ *   flotilla start [--data DIR]        restart a node from its data directory (no rejoin)
+ *   flotilla status [--data DIR] [-o json]
+ *   flotilla token [--data DIR]        print a join token for this cluster
+ *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
+ */
+import { createServer } from 'node:net'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { FlotillaError } from '../../lib/errors.ts'
+import { decodeJoinToken } from './cluster/join-token.ts'
+import { isInitialized, newClusterId, newJoinSecret, newNodeId, readNodeConfig, validateNodeName, writeNodeConfig, type NodeConfig } from './cluster/node-config.ts'
+import { Daemon, type DaemonStatus } from './daemon.ts'
+
+const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 10).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
+
+/** A mistake in how the command was called. */
+class UsageError extends FlotillaError {
+  override name = 'UsageError'
+}
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+    })
+  })
+}
+
+/** Fixes port 0 in a listen multiaddr to a concrete free port, so the address survives restarts. */
+async function concreteListen(listen: string): Promise<string> {
+  const match = /^\/ip([46])\/([^/]+)\/tcp\/(\d+)$/.exec(listen)
+  if (match === null) throw new UsageError(`--listen must look like /ip4/0.0.0.0/tcp/7946, got "${listen}"`)
+  if (match[3] !== '0') return listen
+  return `/ip${match[1]}/${match[2]}/tcp/${await freePort(match[2] === '0.0.0.0' ? '0.0.0.0' : match[2]!)}`
+}
+
+function dataDirectory(value: string | undefined): string {
+  return value ?? process.env['FLOTILLA_DATA'] ?? (process.getuid?.() === 0 ? '/var/lib/flotilla' : join(process.env['HOME'] ?? '.', '.flotilla'))
+}
+
+async function runDaemon(daemon: Daemon, announce?: () => void): Promise<void> {
+  const stop = (): void => {
+    daemon.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  await daemon.start()
+  announce?.()
+}
+
+async function createNode(args: { data: string; name: string | undefined; zone: string | undefined; listen: string | undefined; apiPort: string | undefined }, clusterId: string, secret: Uint8Array): Promise<void> {
+  const name = args.name ?? hostname().toLowerCase()
+  validateNodeName(name)
+  const apiPort = args.apiPort === undefined ? 7947 : Number(args.apiPort)
+  if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) throw new UsageError(`--api-port must be a port number, got "${args.apiPort}"`)
+  const config: NodeConfig = {
+    clusterId,
+    nodeId: newNodeId(),
+    name,
+    zone: args.zone ?? 'default',
+    listen: [await concreteListen(args.listen ?? '/ip4/0.0.0.0/tcp/7946')],
+    apiPort: apiPort === 0 ? await freePort('127.0.0.1') : apiPort,
+  }
+  writeNodeConfig(args.data, config, secret)
+}
+
+async function api(data: string, method: string, path: string): Promise<unknown> {
+  const { config } = readNodeConfig(data)
+  let response: Response
+  try {
+    response = await fetch(`http://127.0.0.1:${config.apiPort}${path}`, { method, signal: AbortSignal.timeout(30_000) })
+  } catch (error) {
+    throw new FlotillaError(`The daemon for ${data} is not running (nothing answers on 127.0.0.1:${config.apiPort}); start it with \`flotilla start --data ${data}\``, { cause: error })
+  }
+  const body = (await response.json()) as { error?: string }
+  if (!response.ok) throw new FlotillaError(body.error ?? `daemon answered ${response.status}`)
+  return body
+}
+
+function printStatus(status: DaemonStatus): void {
+  const lines = [
+    `cluster   ${status.clusterId}`,
+    `node      ${status.name} (${status.nodeId}), zone ${status.zone}, ${status.role}`,
+    `leader    ${status.leaderName || status.leader || 'none'}   term ${status.term}   commit ${status.commit}   applied ${status.applied}   revision ${status.revision}`,
+    '',
+    `${'NAME'.padEnd(20)} ${'NODE ID'.padEnd(17)} ${'ZONE'.padEnd(12)} ${'RAFT'.padEnd(8)} ${'STATUS'.padEnd(7)} ADDRESS`,
+    ...status.members.map(
+      (member) =>
+        `${member.name.padEnd(20)} ${member.nodeId.padEnd(17)} ${member.zone.padEnd(12)} ${(member.raftRole + (member.nodeId === status.leader ? '*' : '')).padEnd(8)} ${(member.alive ? 'alive' : 'down').padEnd(7)} ${member.addresses[0] ?? ''}`,
+    ),
+  ]
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string' },
+      name: { type: 'string' },
+      zone: { type: 'string' },
+      listen: { type: 'string' },
+      'api-port': { type: 'string' },
+      mdns: { type: 'boolean', default: false },
+      output: { type: 'string', short: 'o' },
+    },
+  })
+  const data = dataDirectory(values.data)
+  const nodeArgs = { data, name: values.name, zone: values.zone, listen: values.listen, apiPort: values['api-port'] }
+  switch (command) {
+    case 'init': {
+      if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
+      await createNode(nodeArgs, newClusterId(), newJoinSecret())
+      const daemon = new Daemon({ dataDirectory: data, founding: true, mdns: values.mdns })
+      await runDaemon(daemon, () => process.stdout.write(`Cluster ${daemon.config.clusterId} initialised; this node is ${daemon.config.name}.\nJoin other machines with:\n\n  flotilla join ${daemon.joinToken()}\n\n`))
+      return
+    }
+    case 'join': {
+      const tokenText = positionals[0]
+      if (tokenText === undefined) throw new UsageError('flotilla join needs the token printed by `flotilla init` or `flotilla token`')
+      const token = decodeJoinToken(tokenText)
+      if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
+      await createNode(nodeArgs, token.clusterId, token.secret)
+      const daemon = new Daemon({ dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
+      await runDaemon(daemon, () => process.stdout.write(`Joined cluster ${token.clusterId} as ${daemon.config.name}.\n`))
+      return
+    }
+    case 'start': {
+      const daemon = new Daemon({ dataDirectory: data, mdns: values.mdns })
+      await runDaemon(daemon, () => process.stdout.write(`Node ${daemon.config.name} started from ${data}.\n`))
+      return
+    }
+    case 'status': {
+      const status = (await api(data, 'GET', '/v1/status')) as DaemonStatus
+      if (values.output === 'json') process.stdout.write(`${JSON.stringify(status, null, 2)}\n`)
+      else printStatus(status)
+      return
+    }
+    case 'token': {
+      const { token } = (await api(data, 'GET', '/v1/token')) as { token: string }
+      process.stdout.write(`${token}\n`)
+      return
+    }
+    case 'leave': {
+      await api(data, 'POST', '/v1/leave')
+      process.stdout.write('Left the cluster; the daemon is stopping.\n')
+      return
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`)
+      return
+    default:
+      throw new UsageError(`Unknown command "${command}"\n\n${USAGE}`)
+  }
+}
+
+try {
+  await main(process.argv.slice(2))
+} catch (error) {
+  process.stderr.write(`flotilla: ${(error as Error).message}\n`)
+  process.exit(error instanceof UsageError ? 2 : 1)
+}

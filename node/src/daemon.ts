@@ -1,0 +1,445 @@
+/**
+ * The Flotilla daemon: one per machine, all identical. It composes the libp2p host (admission by
+ * join secret), the Raft transport over libp2p, the Raft node with the revisioned store as its
+ * state machine, gossip liveness, the join protocol, the leader-only membership controller and
+ * compaction, and the local HTTP API the CLI talks to.
+ *
+ * This file is a composition root: it picks the real implementations; everything it wires is
+ * tested on its own with simulated ones.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Packr } from 'msgpackr'
+import { ClockOs } from '../../lib/clock.ts'
+import { FlotillaError, NotLeaderError, TimeoutError } from '../../lib/errors.ts'
+import { randomFromEntropy } from '../../lib/random.ts'
+import { GossipLibp2p } from '../../network/src/libp2p/gossip-libp2p.ts'
+import { Libp2pHost } from '../../network/src/libp2p/host-libp2p.ts'
+import { loadOrCreatePeerKey } from '../../network/src/libp2p/identity.ts'
+import { TransportLibp2p } from '../../network/src/libp2p/transport-libp2p.ts'
+import { requestJoin, serveJoin, type JoinRequest } from './cluster/join-protocol.ts'
+import { encodeJoinToken } from './cluster/join-token.ts'
+import { LivenessTable } from './cluster/liveness.ts'
+import { planMembership, type MemberRecord } from './cluster/membership-plan.ts'
+import { peerKeyPath, raftDirectory, readNodeConfig, type NodeConfig } from './cluster/node-config.ts'
+import { decodeMember, dialableAddresses, encodeMember, JoinRefusedError, MEMBERS_PREFIX, memberKey, nameKey } from './cluster/registry.ts'
+import { RaftNode } from './raft-node.ts'
+import { encodeCommand, type StoreCommand, type StoreResult } from './store/commands.ts'
+import { RevisionedStore } from './store/revisioned-store.ts'
+
+const LIVENESS_TOPIC = 'flotilla/liveness/v1'
+const HEARTBEAT_INTERVAL_MS = 500
+/** A node silent on gossip for this long is considered down (the lifecycle controller's grace). */
+const ALIVE_WINDOW_MS = 3000
+const CONTROLLER_INTERVAL_MS = 1000
+const JOIN_TIMEOUT_MS = 5000
+const packr = new Packr({ useRecords: false })
+
+export interface DaemonOptions {
+  readonly dataDirectory: string
+  /** Founding member of a new cluster: bootstrap a one-voter Raft group. */
+  readonly founding?: boolean
+  /** Members to contact first (from a join token): join through them when not yet a member. */
+  readonly bootstrap?: readonly string[]
+  readonly mdns?: boolean
+  readonly log?: (line: string) => void
+  /** Timers, for tests that want faster failure detection. */
+  readonly tickMs?: number
+  readonly heartbeatTicks?: number
+  readonly electionTicks?: number
+  readonly deadVoterReplaceMs?: number
+  readonly deadMemberRemovalMs?: number
+}
+
+/** What `flotilla status` prints. */
+export interface DaemonStatus {
+  readonly clusterId: string
+  readonly nodeId: string
+  readonly name: string
+  readonly zone: string
+  readonly role: string
+  readonly leader: string
+  readonly leaderName: string
+  readonly term: number
+  readonly commit: number
+  readonly applied: number
+  readonly revision: number
+  readonly members: ReadonlyArray<MemberRecord & { readonly raftRole: string; readonly alive: boolean }>
+}
+
+export class Daemon {
+  readonly config: NodeConfig
+  private readonly secret: Uint8Array
+  private readonly options: DaemonOptions
+  private readonly log: (line: string) => void
+  private readonly clock = new ClockOs()
+  private readonly random = randomFromEntropy()
+  private host!: Libp2pHost
+  private transport!: TransportLibp2p
+  private gossip!: GossipLibp2p
+  readonly store = new RevisionedStore()
+  raft!: RaftNode
+  private liveness!: LivenessTable
+  private members = new Map<string, MemberRecord>()
+  private server: Server | undefined
+  private timers: NodeJS.Timeout[] = []
+  private controllerBusy = false
+  private stopped = false
+
+  constructor(options: DaemonOptions) {
+    this.options = options
+    const { config, secret } = readNodeConfig(options.dataDirectory)
+    this.config = config
+    this.secret = secret
+    this.log = options.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} ${config.name} ${line}\n`))
+  }
+
+  async start(): Promise<void> {
+    const config = this.config
+    this.liveness = new LivenessTable({ nowMs: this.clock.monotonicMs(), aliveWindowMs: ALIVE_WINDOW_MS })
+    this.host = new Libp2pHost({
+      privateKey: await loadOrCreatePeerKey(peerKeyPath(this.options.dataDirectory)),
+      listen: config.listen,
+      joinSecret: this.secret,
+      bootstrap: this.options.bootstrap ?? [],
+      mdns: this.options.mdns ?? false,
+      log: (line) => this.log(line),
+      random: this.random,
+    })
+    await this.host.start()
+    this.transport = new TransportLibp2p({ host: this.host, localId: config.nodeId, random: this.random, clock: this.clock, log: (line) => this.log(line) })
+    this.gossip = new GossipLibp2p(this.host)
+    this.raft = new RaftNode({
+      id: config.nodeId,
+      initialVoters: this.options.founding === true ? [config.nodeId] : [],
+      dataDirectory: raftDirectory(this.options.dataDirectory),
+      transport: this.transport,
+      stateMachine: this.store,
+      random: this.random,
+      clock: this.clock,
+      tickMs: this.options.tickMs ?? 10,
+      raft: { heartbeatIntervalTicks: this.options.heartbeatTicks ?? 4, electionTimeoutTicks: this.options.electionTicks ?? 40 },
+      log: (line) => this.log(line),
+    })
+    await this.raft.start()
+    this.watchMembers()
+    this.gossip.subscribe(LIVENESS_TOPIC, (_from, data) => this.onHeartbeat(data))
+    await serveJoin(this.host, (request) => this.handleJoin(request), (line) => this.log(line))
+    this.timers.push(setInterval(() => void this.publishHeartbeat(), HEARTBEAT_INTERVAL_MS))
+    this.timers.push(setInterval(() => void this.reconcileMembership(), CONTROLLER_INTERVAL_MS))
+    await this.startApi()
+    if (this.options.founding === true) await this.registerSelf()
+    else if (!this.members.has(config.nodeId)) await this.join()
+    this.log(`node ${config.name} (${config.nodeId}) up: peer ${this.host.peerId}, api 127.0.0.1:${config.apiPort}`)
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const timer of this.timers) clearInterval(timer)
+    await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
+    this.gossip.close()
+    await this.raft.stop()
+    await this.host.stop()
+  }
+
+  /** Addresses other machines can dial us at. */
+  addresses(): string[] {
+    return this.host.multiaddrs()
+  }
+
+  /** A token for `flotilla join`: the secret plus every member's addresses. */
+  joinToken(): string {
+    const addresses = [...this.members.values()].flatMap(dialableAddresses)
+    return encodeJoinToken({ clusterId: this.config.clusterId, secret: this.secret, addresses: addresses.length > 0 ? addresses : this.addresses() })
+  }
+
+  status(): DaemonStatus {
+    const raft = this.raft.status()
+    const removed = new Set(this.raft.membership().removed ?? [])
+    const nowMs = this.clock.monotonicMs()
+    return {
+      clusterId: this.config.clusterId,
+      nodeId: this.config.nodeId,
+      name: this.config.name,
+      zone: this.config.zone,
+      role: raft.role,
+      leader: raft.leader,
+      leaderName: this.members.get(raft.leader)?.name ?? '',
+      term: raft.term,
+      commit: raft.commit,
+      applied: raft.applied,
+      revision: this.store.revision(),
+      members: [...this.members.values()]
+        .filter((member) => !removed.has(member.nodeId))
+        .map((member) => ({
+          ...member,
+          raftRole: raft.voters.includes(member.nodeId) ? 'voter' : raft.learners.includes(member.nodeId) ? 'learner' : 'joining',
+          alive: member.nodeId === this.config.nodeId || this.liveness.view(member.nodeId, nowMs).alive,
+        })),
+    }
+  }
+
+  /** Proposes a store command through Raft from this node and returns its result. */
+  async write(command: StoreCommand): Promise<StoreResult> {
+    return (await this.raft.propose(encodeCommand(command))) as StoreResult
+  }
+
+  /** Leaves the cluster: hands leadership over if needed and asks the leader to remove us. */
+  async leave(): Promise<void> {
+    const self = this.config.nodeId
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const status = this.raft.status()
+      if (!status.voters.includes(self) && !status.learners.includes(self)) break
+      if (status.role === 'leader') {
+        const successor = status.voters.find((id) => id !== self)
+        if (successor === undefined) throw new FlotillaError('Cannot leave: this is the last voter of the cluster')
+        await this.raft.proposeConfChange({ type: 'remove', nodeId: self }).catch(() => {})
+      } else {
+        await this.write({ op: 'put', key: `/registry/flotilla/leaving/${self}`, value: new Uint8Array([1]) }).catch(() => {})
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    await this.write({ op: 'delete', key: memberKey(self) }).catch(() => {})
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Members, joining, liveness
+
+  private watchMembers(): void {
+    const current = this.store.range({ prefix: MEMBERS_PREFIX })
+    for (const item of current.items) this.upsertMember(decodeMember(item.value))
+    this.store.watch({
+      prefix: MEMBERS_PREFIX,
+      fromRevision: current.revision + 1,
+      onEvent: (event) => {
+        if (event.type === 'put' && event.value !== undefined) this.upsertMember(decodeMember(event.value))
+        else if (event.type === 'delete') this.members.delete(event.key.slice(MEMBERS_PREFIX.length))
+        this.syncPeers()
+      },
+      onError: (error) => {
+        this.log(`members watch ended: ${error.message}; restarting it`)
+        if (!this.stopped) setTimeout(() => this.watchMembers(), 100)
+      },
+    })
+    this.syncPeers()
+  }
+
+  private upsertMember(record: MemberRecord): void {
+    this.members.set(record.nodeId, record)
+  }
+
+  /** Points the Raft transport and libp2p's keep-alive list at every member. */
+  private syncPeers(): void {
+    const peers = new Map<string, string>()
+    for (const member of this.members.values()) {
+      if (member.nodeId === this.config.nodeId) continue
+      const address = dialableAddresses(member)[0]
+      if (address === undefined) continue
+      peers.set(member.nodeId, address)
+      this.host.keep(address)
+    }
+    this.transport.setPeers(peers)
+  }
+
+  private selfRecord(): MemberRecord {
+    return { nodeId: this.config.nodeId, name: this.config.name, zone: this.config.zone, peerId: this.host.peerId, addresses: this.addresses() }
+  }
+
+  /** The founder registers itself once its one-voter group has elected it. */
+  private async registerSelf(): Promise<void> {
+    const deadline = this.clock.monotonicMs() + 10_000
+    while (this.clock.monotonicMs() < deadline) {
+      try {
+        await this.register(this.selfRecord())
+        return
+      } catch (error) {
+        if (!(error instanceof NotLeaderError || error instanceof TimeoutError)) throw error
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+    throw new TimeoutError('The new cluster did not elect its first leader within 10 s')
+  }
+
+  /** Writes a member record and claims its name, atomically; refuses a name held by another node. */
+  private async register(record: MemberRecord): Promise<void> {
+    const existing = this.store.get(nameKey(record.name))
+    if (existing !== undefined && new TextDecoder().decode(existing.value) !== record.nodeId) {
+      throw new JoinRefusedError(`Node name "${record.name}" is already used by another member; choose another with --name`)
+    }
+    const result = await this.write({
+      op: 'txn',
+      compares: [{ key: nameKey(record.name), modRevision: existing?.modRevision ?? 0 }],
+      success: [
+        { op: 'put', key: nameKey(record.name), value: new TextEncoder().encode(record.nodeId) },
+        { op: 'put', key: memberKey(record.nodeId), value: encodeMember(record) },
+      ],
+      failure: [],
+    })
+    if ('succeeded' in result && result.succeeded === false) {
+      throw new JoinRefusedError(`Node name "${record.name}" was just taken by another member; choose another with --name`)
+    }
+  }
+
+  private async handleJoin(request: JoinRequest): Promise<readonly MemberRecord[]> {
+    if (request.clusterId !== this.config.clusterId) {
+      throw new JoinRefusedError(`This token belongs to cluster ${request.clusterId}, but this member is in cluster ${this.config.clusterId}`)
+    }
+    await this.raft.readBarrier()
+    await this.register(request.member)
+    return [...this.members.values(), request.member]
+  }
+
+  /** Registers through the bootstrap members, trying each until one accepts. */
+  private async join(): Promise<void> {
+    const addresses = this.options.bootstrap ?? []
+    if (addresses.length === 0) return
+    const request: JoinRequest = { clusterId: this.config.clusterId, member: this.selfRecord() }
+    const failures: string[] = []
+    for (let round = 0; round < 3; round++) {
+      for (const address of addresses) {
+        try {
+          const members = await requestJoin(this.host, address, request, JOIN_TIMEOUT_MS)
+          for (const member of members) this.upsertMember(member)
+          this.syncPeers()
+          this.log(`joined through ${address}`)
+          return
+        } catch (error) {
+          if (error instanceof JoinRefusedError) throw error
+          failures.push(`${address}: ${(error as Error).message}`)
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    throw new FlotillaError(`Cannot reach any member to join the cluster:\n  ${failures.slice(-addresses.length).join('\n  ')}`)
+  }
+
+  private async publishHeartbeat(): Promise<void> {
+    const heartbeat = packr.pack({ nodeId: this.config.nodeId })
+    await this.gossip.publish(LIVENESS_TOPIC, heartbeat).catch(() => {
+      // No peer subscribed yet (a lone node): nothing to tell.
+    })
+  }
+
+  private onHeartbeat(data: Uint8Array): void {
+    try {
+      const { nodeId } = packr.unpack(data) as { nodeId: string }
+      if (typeof nodeId === 'string') this.liveness.heard(nodeId, this.clock.monotonicMs())
+    } catch {
+      // Malformed gossip is dropped; validators upstream already checked the signature.
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Leader-only control loop
+
+  private async reconcileMembership(): Promise<void> {
+    if (this.controllerBusy || this.stopped || this.raft.status().role !== 'leader') return
+    this.controllerBusy = true
+    try {
+      const status = this.raft.status()
+      const nowMs = this.clock.monotonicMs()
+      this.liveness.heard(this.config.nodeId, nowMs)
+      const leaving = this.store.range({ prefix: '/registry/flotilla/leaving/' }).items.map((item) => item.key.split('/').pop()!)
+      const action = planMembership(
+        {
+          leaderId: this.config.nodeId,
+          voters: status.voters,
+          learners: status.learners,
+          removed: this.raft.membership().removed ?? [],
+          members: [...this.members.values()].filter((member) => !leaving.includes(member.nodeId)),
+          liveness: (nodeId) => this.liveness.view(nodeId, nowMs),
+          matchIndex: (nodeId) => this.raft.matchIndex(nodeId),
+          commitIndex: status.commit,
+        },
+        {
+          deadVoterReplaceMs: this.options.deadVoterReplaceMs ?? 10_000,
+          deadMemberRemovalMs: this.options.deadMemberRemovalMs ?? 15 * 60_000,
+        },
+      )
+      const leaver = leaving.find((nodeId) => status.voters.includes(nodeId) || status.learners.includes(nodeId))
+      if (leaver !== undefined && leaver !== this.config.nodeId) {
+        this.log(`membership: removing ${leaver} (left the cluster)`)
+        await this.raft.proposeConfChange({ type: 'remove', nodeId: leaver })
+        await this.write({ op: 'delete', key: `/registry/flotilla/leaving/${leaver}` })
+      } else if (action.kind === 'conf-change') {
+        this.log(`membership: ${action.change.type} ${action.change.nodeId} (${action.change.reason})`)
+        await this.raft.proposeConfChange({ type: action.change.type, nodeId: action.change.nodeId })
+        if (action.deleteRecord) {
+          const record = this.members.get(action.change.nodeId)
+          await this.write({ op: 'delete', key: memberKey(action.change.nodeId) })
+          if (record !== undefined) await this.write({ op: 'delete', key: nameKey(record.name) })
+        }
+      }
+      const compactTo = this.store.compactionTarget()
+      if (compactTo !== undefined) await this.write({ op: 'compact', revision: compactTo })
+    } catch (error) {
+      this.log(`membership controller: ${(error as Error).message}`)
+    } finally {
+      this.controllerBusy = false
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Local API for the CLI (127.0.0.1 only)
+
+  private async startApi(): Promise<void> {
+    const server = createServer((request, response) => {
+      this.handleApi(request, response).catch((error: unknown) => sendJson(response, errorStatus(error), { error: (error as Error).message }))
+    })
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.config.apiPort, '127.0.0.1', () => resolve())
+    })
+  }
+
+  private async handleApi(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://flotilla')
+    const route = `${request.method} ${url.pathname}`
+    if (route === 'GET /v1/status') return sendJson(response, 200, this.status())
+    if (route === 'GET /v1/token') return sendJson(response, 200, { token: this.joinToken() })
+    if (route === 'POST /v1/leave') {
+      await this.leave()
+      sendJson(response, 200, { left: true })
+      setTimeout(() => void this.stop().then(() => process.exit(0)), 100)
+      return
+    }
+    if (url.pathname.startsWith('/v1/kv/')) return this.handleKv(request, response, decodeURIComponent(url.pathname.slice('/v1/kv/'.length)), url)
+    sendJson(response, 404, { error: `No route for ${route}` })
+  }
+
+  private async handleKv(request: IncomingMessage, response: ServerResponse, key: string, url: URL): Promise<void> {
+    if (key === '') return sendJson(response, 400, { error: 'Key must not be empty' })
+    if (request.method === 'GET') {
+      if (url.searchParams.get('serializable') !== '1') await this.raft.readBarrier()
+      const item = this.store.get(key)
+      if (item === undefined) return sendJson(response, 404, { error: `Key "${key}" not found`, revision: this.store.revision() })
+      return sendJson(response, 200, { key, value: new TextDecoder().decode(item.value), modRevision: item.modRevision, version: item.version, revision: this.store.revision() })
+    }
+    if (request.method === 'PUT') {
+      const chunks: Buffer[] = []
+      for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk)
+      const ifModRevision = url.searchParams.get('ifModRevision')
+      const result = await this.write({
+        op: 'put',
+        key,
+        value: new Uint8Array(Buffer.concat(chunks)),
+        ...(ifModRevision !== null ? { ifModRevision: Number(ifModRevision) } : {}),
+      })
+      return sendJson(response, 'ok' in result && result.ok === false ? 409 : 200, result)
+    }
+    sendJson(response, 405, { error: `Method ${request.method} not allowed on /v1/kv/` })
+  }
+}
+
+function errorStatus(error: unknown): number {
+  if (error instanceof NotLeaderError || error instanceof TimeoutError) return 503
+  if (error instanceof JoinRefusedError) return 409
+  return 500
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, (_key, value: unknown) => (value instanceof Uint8Array ? new TextDecoder().decode(value) : value))
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  response.end(text)
+}
