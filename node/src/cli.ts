@@ -12,7 +12,7 @@
 import { createServer } from 'node:net'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { FlotillaError } from '../../lib/errors.ts'
 import { decodeJoinToken } from './cluster/join-token.ts'
@@ -47,6 +47,16 @@ async function concreteListen(listen: string): Promise<string> {
 
 function dataDirectory(value: string | undefined): string {
   return value ?? process.env['FLOTILLA_DATA'] ?? (process.getuid?.() === 0 ? '/var/lib/flotilla' : join(process.env['HOME'] ?? '.', '.flotilla'))
+}
+
+/** Timer overrides from the environment (tests and the lab use shorter ones). */
+function daemonTuning(): { deadVoterReplaceMs?: number; deadMemberRemovalMs?: number } {
+  const tuning: { deadVoterReplaceMs?: number; deadMemberRemovalMs?: number } = {}
+  const replace = process.env['FLOTILLA_DEAD_VOTER_REPLACE_MS']
+  const removal = process.env['FLOTILLA_DEAD_MEMBER_REMOVAL_MS']
+  if (replace !== undefined) tuning.deadVoterReplaceMs = Number(replace)
+  if (removal !== undefined) tuning.deadMemberRemovalMs = Number(removal)
+  return tuning
 }
 
 async function runDaemon(daemon: Daemon, announce?: () => void): Promise<void> {
@@ -127,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
     case 'init': {
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
       await createNode(nodeArgs, newClusterId(), newJoinSecret())
-      const daemon = new Daemon({ dataDirectory: data, founding: true, mdns: values.mdns })
+      const daemon = new Daemon({ ...daemonTuning(), dataDirectory: data, founding: true, mdns: values.mdns })
       await runDaemon(daemon, () => process.stdout.write(`Cluster ${daemon.config.clusterId} initialised; this node is ${daemon.config.name}.\nJoin other machines with:\n\n  flotilla join ${daemon.joinToken()}\n\n`))
       return
     }
@@ -137,12 +147,19 @@ async function main(argv: string[]): Promise<void> {
       const token = decodeJoinToken(tokenText)
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
       await createNode(nodeArgs, token.clusterId, token.secret)
-      const daemon = new Daemon({ dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
-      await runDaemon(daemon, () => process.stdout.write(`Joined cluster ${token.clusterId} as ${daemon.config.name}.\n`))
+      const daemon = new Daemon({ ...daemonTuning(), dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
+      try {
+        await runDaemon(daemon, () => process.stdout.write(`Joined cluster ${token.clusterId} as ${daemon.config.name}.\n`))
+      } catch (error) {
+        // A node that never joined leaves nothing behind, so the same command can be retried.
+        await daemon.stop().catch(() => {})
+        rmSync(data, { recursive: true, force: true })
+        throw error
+      }
       return
     }
     case 'start': {
-      const daemon = new Daemon({ dataDirectory: data, mdns: values.mdns })
+      const daemon = new Daemon({ ...daemonTuning(), dataDirectory: data, mdns: values.mdns })
       await runDaemon(daemon, () => process.stdout.write(`Node ${daemon.config.name} started from ${data}.\n`))
       return
     }

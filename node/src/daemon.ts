@@ -310,7 +310,9 @@ export class Daemon {
       }
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
-    throw new FlotillaError(`Cannot reach any member to join the cluster:\n  ${failures.slice(-addresses.length).join('\n  ')}`)
+    const recent = failures.slice(-addresses.length)
+    const hint = recent.some((failure) => /decryption|handshake/i.test(failure)) ? '\nThe members refused the handshake: the token\'s join secret does not match this cluster.' : ''
+    throw new FlotillaError(`Cannot reach any member to join the cluster:\n  ${recent.join('\n  ')}${hint}`)
   }
 
   private async publishHeartbeat(): Promise<void> {
@@ -404,8 +406,37 @@ export class Daemon {
       setTimeout(() => void this.stop().then(() => process.exit(0)), 100)
       return
     }
+    if (route === 'GET /v1/watch') return this.handleWatch(request, response, url)
     if (url.pathname.startsWith('/v1/kv/')) return this.handleKv(request, response, decodeURIComponent(url.pathname.slice('/v1/kv/'.length)), url)
     sendJson(response, 404, { error: `No route for ${route}` })
+  }
+
+  /**
+   * Streams store events under `prefix` from `fromRevision` as NDJSON until the client goes away
+   * (or the history is compacted past it: then one `{"error"}` line ends the stream).
+   */
+  private handleWatch(request: IncomingMessage, response: ServerResponse, url: URL): void {
+    const prefix = url.searchParams.get('prefix') ?? ''
+    const fromRevision = Number(url.searchParams.get('fromRevision') ?? this.store.revision() + 1)
+    if (!Number.isSafeInteger(fromRevision) || fromRevision < 0) {
+      sendJson(response, 400, { error: `fromRevision must be a non-negative integer, got "${url.searchParams.get('fromRevision')}"` })
+      return
+    }
+    response.writeHead(200, { 'content-type': 'application/x-ndjson' })
+    response.flushHeaders()
+    const decoder = new TextDecoder()
+    const cancel = this.store.watch({
+      prefix,
+      fromRevision,
+      onEvent: (event) => {
+        const line = { type: event.type, key: event.key, value: event.value === undefined ? null : decoder.decode(event.value), modRevision: event.modRevision }
+        response.write(`${JSON.stringify(line)}\n`)
+      },
+      onError: (error) => {
+        response.end(`${JSON.stringify({ error: error.message })}\n`)
+      },
+    })
+    request.on('close', cancel)
   }
 
   private async handleKv(request: IncomingMessage, response: ServerResponse, key: string, url: URL): Promise<void> {
