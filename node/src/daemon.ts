@@ -27,6 +27,9 @@ import { encodeCommand, type StoreCommand, type StoreResult } from './store/comm
 import { RevisionedStore } from './store/revisioned-store.ts'
 
 const LIVENESS_TOPIC = 'flotilla/liveness/v1'
+const LEAVING_PREFIX = '/registry/flotilla/leaving/'
+/** libp2p peer ids of removed members: refused by the connection gater. */
+const DENIED_PREFIX = '/registry/flotilla/denied/'
 const HEARTBEAT_INTERVAL_MS = 500
 /** A node silent on gossip for this long is considered down (the lifecycle controller's grace). */
 const ALIVE_WINDOW_MS = 3000
@@ -104,6 +107,8 @@ export class Daemon {
       mdns: this.options.mdns ?? false,
       log: (line) => this.log(line),
       random: this.random,
+      // Admission is the join secret; on top, removed members stay out (the allow-list).
+      isAllowed: (peerId) => this.store.get(DENIED_PREFIX + peerId) === undefined,
     })
     await this.host.start()
     this.transport = new TransportLibp2p({ host: this.host, localId: config.nodeId, random: this.random, clock: this.clock, log: (line) => this.log(line) })
@@ -122,6 +127,7 @@ export class Daemon {
     })
     await this.raft.start()
     this.watchMembers()
+    this.watchDenied()
     this.gossip.subscribe(LIVENESS_TOPIC, (_from, data) => this.onHeartbeat(data))
     await serveJoin(this.host, (request) => this.handleJoin(request), (line) => this.log(line))
     this.timers.push(setInterval(() => void this.publishHeartbeat(), HEARTBEAT_INTERVAL_MS))
@@ -184,22 +190,21 @@ export class Daemon {
     return (await this.raft.propose(encodeCommand(command))) as StoreResult
   }
 
-  /** Leaves the cluster: hands leadership over if needed and asks the leader to remove us. */
+  /**
+   * Leaves the cluster: marks this node as leaving in the registry and waits until the leader has
+   * removed it from the Raft group (a leaving leader first hands leadership over).
+   */
   async leave(): Promise<void> {
     const self = this.config.nodeId
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const status = this.raft.status()
-      if (!status.voters.includes(self) && !status.learners.includes(self)) break
-      if (status.role === 'leader') {
-        const successor = status.voters.find((id) => id !== self)
-        if (successor === undefined) throw new FlotillaError('Cannot leave: this is the last voter of the cluster')
-        await this.raft.proposeConfChange({ type: 'remove', nodeId: self }).catch(() => {})
-      } else {
-        await this.write({ op: 'put', key: `/registry/flotilla/leaving/${self}`, value: new Uint8Array([1]) }).catch(() => {})
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200))
+    const status = this.raft.status()
+    if (status.voters.length === 1 && status.voters[0] === self) {
+      throw new FlotillaError('Cannot leave: this is the only voter of the cluster (it would lose its data)')
     }
-    await this.write({ op: 'delete', key: memberKey(self) }).catch(() => {})
+    await this.write({ op: 'put', key: LEAVING_PREFIX + self, value: new Uint8Array([1]) })
+    await waitUntil(30_000, () => {
+      const current = this.raft.status()
+      return !current.voters.includes(self) && !current.learners.includes(self)
+    })
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -222,6 +227,18 @@ export class Daemon {
       },
     })
     this.syncPeers()
+  }
+
+  /** Disconnects newly denied peers as soon as the denial is applied here. */
+  private watchDenied(): void {
+    this.store.watch({
+      prefix: DENIED_PREFIX,
+      fromRevision: this.store.revision() + 1,
+      onEvent: () => void this.host.recheckAllowList(),
+      onError: () => {
+        if (!this.stopped) setTimeout(() => this.watchDenied(), 100)
+      },
+    })
   }
 
   private upsertMember(record: MemberRecord): void {
@@ -341,7 +358,7 @@ export class Daemon {
       const status = this.raft.status()
       const nowMs = this.clock.monotonicMs()
       this.liveness.heard(this.config.nodeId, nowMs)
-      const leaving = this.store.range({ prefix: '/registry/flotilla/leaving/' }).items.map((item) => item.key.split('/').pop()!)
+      const leaving = this.store.range({ prefix: LEAVING_PREFIX }).items.map((item) => item.key.slice(LEAVING_PREFIX.length))
       const action = planMembership(
         {
           leaderId: this.config.nodeId,
@@ -358,19 +375,22 @@ export class Daemon {
           deadMemberRemovalMs: this.options.deadMemberRemovalMs ?? 15 * 60_000,
         },
       )
-      const leaver = leaving.find((nodeId) => status.voters.includes(nodeId) || status.learners.includes(nodeId))
-      if (leaver !== undefined && leaver !== this.config.nodeId) {
-        this.log(`membership: removing ${leaver} (left the cluster)`)
-        await this.raft.proposeConfChange({ type: 'remove', nodeId: leaver })
-        await this.write({ op: 'delete', key: `/registry/flotilla/leaving/${leaver}` })
+      const leaver = leaving[0]
+      if (leaver === this.config.nodeId) {
+        // We are leaving but lead: hand over first; the next leader removes us.
+        const successor = status.voters.find((id) => id !== leaver && this.liveness.view(id, nowMs).alive)
+        if (successor !== undefined) this.raft.transferLeadership(successor)
+      } else if (leaver !== undefined) {
+        if (status.voters.includes(leaver) || status.learners.includes(leaver)) {
+          this.log(`membership: remove ${leaver} (leaving the cluster)`)
+          await this.raft.proposeConfChange({ type: 'remove', nodeId: leaver })
+        }
+        await this.forgetMember(leaver)
+        await this.write({ op: 'delete', key: LEAVING_PREFIX + leaver })
       } else if (action.kind === 'conf-change') {
         this.log(`membership: ${action.change.type} ${action.change.nodeId} (${action.change.reason})`)
         await this.raft.proposeConfChange({ type: action.change.type, nodeId: action.change.nodeId })
-        if (action.deleteRecord) {
-          const record = this.members.get(action.change.nodeId)
-          await this.write({ op: 'delete', key: memberKey(action.change.nodeId) })
-          if (record !== undefined) await this.write({ op: 'delete', key: nameKey(record.name) })
-        }
+        if (action.deleteRecord) await this.forgetMember(action.change.nodeId)
       }
       const compactTo = this.store.compactionTarget()
       if (compactTo !== undefined) await this.write({ op: 'compact', revision: compactTo })
@@ -379,6 +399,18 @@ export class Daemon {
     } finally {
       this.controllerBusy = false
     }
+  }
+
+  /**
+   * Drops a removed member from the registry and denies its libp2p identity from now on: a
+   * removed machine must rejoin with a new identity and a fresh data directory.
+   */
+  private async forgetMember(nodeId: string): Promise<void> {
+    const record = this.members.get(nodeId)
+    await this.write({ op: 'delete', key: memberKey(nodeId) })
+    if (record === undefined) return
+    await this.write({ op: 'delete', key: nameKey(record.name) })
+    await this.write({ op: 'put', key: DENIED_PREFIX + record.peerId, value: new TextEncoder().encode(nodeId) })
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -473,4 +505,13 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   const text = JSON.stringify(body, (_key, value: unknown) => (value instanceof Uint8Array ? new TextDecoder().decode(value) : value))
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   response.end(text)
+}
+
+/** Polls `condition` every 100 ms; throws TimeoutError after `timeoutMs`. */
+async function waitUntil(timeoutMs: number, condition: () => boolean): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!condition()) {
+    if (performance.now() > deadline) throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the leader to remove this node`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }

@@ -79,6 +79,18 @@ export class DaemonCluster {
     await waitFor(`${name} to start`, 20_000, async () => (node.output.includes('started from') ? true : undefined))
   }
 
+  /** Runs `flotilla leave` for `name`; resolves with its exit code once the daemon has exited too. */
+  async leave(name: string): Promise<{ code: number | null; output: string }> {
+    const child = spawn(process.execPath, [CLI, 'leave', '--data', this.dataDirectory(name)], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    const daemon = this.nodes.get(name)?.child
+    if (daemon !== undefined) await waitFor(`${name}'s daemon to exit`, 10_000, async () => (daemon.exitCode !== null || daemon.signalCode !== null ? true : undefined))
+    return { code, output }
+  }
+
   async kill(name: string): Promise<void> {
     const node = this.nodes.get(name)
     const child = node?.child

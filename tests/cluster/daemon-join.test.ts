@@ -53,4 +53,16 @@ t.test('bad joins are refused with clear errors; a dead voter is replaced from a
   t.ok(voters.length >= 3, 'the cluster is back to three healthy voters')
   await cluster.put(leader, 'after-replacement', 'ok')
   t.equal(await cluster.get('d', 'after-replacement'), 'ok', 'and keeps committing')
+
+  // `flotilla leave` removes the node from the group and the registry, and stops its daemon.
+  const left = await cluster.leave('d')
+  t.equal(left.code, 0, `flotilla leave succeeds (${left.output.trim()})`)
+  const after = await waitFor('d to disappear from the member list', 15_000, async () => {
+    const status = await cluster.status(leader)
+    return status !== undefined && !status.members.some((member) => member.name === 'd') ? status : undefined
+  })
+  t.notOk(after.members.some((member) => member.name === 'd'), 'd is no longer a member')
+  t.notOk(cluster.isRunning('d'), "d's daemon has stopped")
+  await cluster.put(leader, 'after-leave', 'ok')
+  t.pass('the remaining members keep committing')
 })
