@@ -9,7 +9,6 @@
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
  */
-import { createServer } from 'node:net'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { readFileSync, rmSync } from 'node:fs'
@@ -18,6 +17,7 @@ import { FlotillaError } from '../../lib/errors.ts'
 import { decodeJoinToken } from './cluster/join-token.ts'
 import { isInitialized, newClusterId, newJoinSecret, newNodeId, readNodeConfig, validateNodeName, writeNodeConfig, type NodeConfig } from './cluster/node-config.ts'
 import { Daemon, type DaemonStatus } from './daemon.ts'
+import { freePort } from './free-port.ts'
 
 const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 10).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
 
@@ -26,23 +26,12 @@ class UsageError extends FlotillaError {
   override name = 'UsageError'
 }
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, host, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
-
 /** Fixes port 0 in a listen multiaddr to a concrete free port, so the address survives restarts. */
 async function concreteListen(listen: string): Promise<string> {
   const match = /^\/ip([46])\/([^/]+)\/tcp\/(\d+)$/.exec(listen)
   if (match === null) throw new UsageError(`--listen must look like /ip4/0.0.0.0/tcp/7946, got "${listen}"`)
   if (match[3] !== '0') return listen
-  return `/ip${match[1]}/${match[2]}/tcp/${await freePort(match[2] === '0.0.0.0' ? '0.0.0.0' : match[2]!)}`
+  return `/ip${match[1]}/${match[2]}/tcp/${await freePort(match[2]!)}`
 }
 
 function dataDirectory(value: string | undefined): string {

@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TimeoutError } from '../../lib/errors.ts'
+import { freePort } from './free-port.ts'
 
 export interface ReplicaStatus {
   readonly id: string
@@ -28,17 +28,6 @@ interface Replica {
 }
 
 const REPLICA_MAIN = join(import.meta.dirname, 'replica-main.ts')
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
 
 /** Polls `probe` every 20 ms until it returns a value; throws TimeoutError after `timeoutMs`. */
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
