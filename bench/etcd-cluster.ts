@@ -1,6 +1,7 @@
 /**
- * A three-member etcd cluster on 127.0.0.1 for the benchmark, driven through the gRPC-gateway
- * JSON API (`POST /v3/kv/put`, `POST /v3/kv/range`, `POST /v3/maintenance/status`), as in
+ * An etcd cluster on 127.0.0.1 for the benchmarks (three members by default, `memberCount` for
+ * more), driven through the gRPC-gateway JSON API (`POST /v3/kv/put`, `POST /v3/kv/range`,
+ * `POST /v3/maintenance/status`; `endpoint()` for anything else, such as `/v3/kv/txn`), as in
  * /work/shared/research/raft.md section 5.
  *
  * Binary: `etcd` from Debian's etcd-server 3.4 (PATH, or ETCD_BIN). Every timer, snapshot and
@@ -61,7 +62,7 @@ export interface EtcdClusterOptions {
   readonly startDeadlineMs?: number
 }
 
-/** Three etcd processes on loopback, their data in one temporary directory. */
+/** etcd processes on loopback (three by default), their data in one temporary directory. */
 export class EtcdCluster implements BenchCluster {
   readonly system = 'etcd'
   readonly memberCount: number
@@ -115,6 +116,12 @@ export class EtcdCluster implements BenchCluster {
       throw new ChildProcessError(`etcd cluster did not become healthy; member logs:\n${logs}`, { cause: error })
     }
     return cluster
+  }
+
+  /** A member's client port and keep-alive agent, for requests this class has no method for (txn). */
+  endpoint(member: number): { readonly port: number; readonly agent: http.Agent } {
+    const m = this.member(member)
+    return { port: m.clientPort, agent: m.agent }
   }
 
   memberPids(): number[] {

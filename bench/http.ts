@@ -15,6 +15,9 @@ export const LOOPBACK_HOST = '127.0.0.1'
 /** Default deadline for one request when the caller does not give one. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
+/** Idle keep-alive sockets are dropped after this long, or sooner when the server's hint says so. */
+const IDLE_SOCKET_TIMEOUT_MS = 30_000
+
 /** Upper bound on sockets per member; above the highest concurrency the benchmark uses (256). */
 const MAX_SOCKETS_PER_AGENT = 512
 
@@ -41,6 +44,11 @@ export function createKeepAliveAgent(): http.Agent {
     maxSockets: MAX_SOCKETS_PER_AGENT,
     maxFreeSockets: MAX_SOCKETS_PER_AGENT,
     scheduling: 'lifo',
+    // Node's agent only honours a server's `Keep-Alive: timeout=N` hint (dropping an idle socket
+    // about 1 s before the server closes it) when the agent has a timeout of its own; without one,
+    // a socket idle for longer than the server's keep-alive (5 s for node:http servers) can be
+    // reused just as the server closes it, and the request fails with ECONNRESET.
+    timeout: IDLE_SOCKET_TIMEOUT_MS,
   })
 }
 

@@ -18,7 +18,7 @@ export interface SystemResults {
 }
 
 /** Which direction of a metric is better. */
-type Better = 'higher' | 'lower' | 'none'
+export type Better = 'higher' | 'lower' | 'none'
 
 export interface ComparisonRow {
   readonly table: string
@@ -66,7 +66,7 @@ export function compare(flotilla: SystemResults | undefined, etcd: SystemResults
   return rows
 }
 
-function ratio(better: Better, flotilla: number | undefined, etcd: number | undefined): number | undefined {
+export function ratio(better: Better, flotilla: number | undefined, etcd: number | undefined): number | undefined {
   if (better === 'none' || flotilla === undefined || etcd === undefined || flotilla <= 0 || etcd <= 0) return undefined
   return better === 'higher' ? flotilla / etcd : etcd / flotilla
 }

@@ -144,7 +144,7 @@ async function preload(cluster: BenchCluster, leader: number, keys: readonly str
   }
 }
 
-function summarizeCpu(report: CpuReport | undefined, ops: number): CpuSummary {
+export function summarizeCpu(report: CpuReport | undefined, ops: number): CpuSummary {
   if (report === undefined) {
     return { serversCpuMs: 0, serversCpuMsPerOp: 0, serversMachinePercent: 0, clientMachinePercent: 0, othersMachinePercent: 0 }
   }
@@ -159,7 +159,7 @@ function summarizeCpu(report: CpuReport | undefined, ops: number): CpuSummary {
   }
 }
 
-function formatProgress(system: string, r: WorkloadResult): string {
+export function formatProgress(system: string, r: WorkloadResult): string {
   const errors = r.errors > 0 ? `, ${r.errors} errors (first: ${r.firstError})` : ''
   return (
     `[${system}] ${r.workload}: ${r.opsPerSecond.toFixed(0)} ops/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, ` +
