@@ -1,5 +1,5 @@
 /**
- * Real Flotilla daemons for the store benchmark: `node node/src/cli.ts init` on the first node and
+ * Real Flotilla daemons for the store benchmark: `./flotilla init` on the first node and
  * `join <token>` on the others, all on 127.0.0.1 (libp2p on a port fixed at init, the local HTTP
  * API on its own port, read from `node.json` in the data directory). Same command lines as
  * tests/cluster/daemon-cluster.ts; here every process is registered with bench/processes.ts so
@@ -30,8 +30,12 @@ import {
   tailOfFile,
 } from './processes.ts'
 
-/** The CLI every daemon runs, relative to the repository root. */
-export const CLI_PROGRAM = 'node/src/cli.ts'
+/**
+ * The launcher every daemon runs, relative to the repository root: the production `flotilla`
+ * script (compiled JavaScript, small young generation), so the footprint measured is the one
+ * users get.
+ */
+export const CLI_PROGRAM = 'flotilla'
 
 /** Deadline for one status probe while waiting for the cluster. */
 const PROBE_TIMEOUT_MS = 2_000
@@ -190,9 +194,8 @@ export class FlotillaDaemons {
 
   private spawn(daemon: DaemonProcess, command: string[]): void {
     daemon.child = spawnServer({
-      command: process.execPath,
+      command: path.join(REPO_ROOT, CLI_PROGRAM),
       args: [
-        path.join(REPO_ROOT, CLI_PROGRAM),
         ...command,
         '--data', daemon.dataDir,
         '--name', daemon.spec.name,

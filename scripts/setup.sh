@@ -163,3 +163,13 @@ if [[ $need_npm -eq 1 ]]; then
   # the freshness check passes next time.
   if [[ -f node_modules/.package-lock.json ]]; then touch node_modules/.package-lock.json; fi
 fi
+
+# Compile the daemon and CLI to .build/ when a source changed since the last build (./flotilla runs
+# the JavaScript; see tsconfig.build.json for why).
+stamp=.build/.stamp
+if [[ ! -f $stamp || -n "$(find lib consensus/src network/src node/src tsconfig.json tsconfig.build.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name '*.json' 2>/dev/null | head -n 1)" ]]; then
+  log "building .build/ (tsc -p tsconfig.build.json)"
+  rm -rf .build
+  quietly env "PATH=$NODE24_BIN:$PATH" node_modules/.bin/tsc -p tsconfig.build.json </dev/null || die "build failed"
+  touch "$stamp"
+fi

@@ -73,9 +73,18 @@ class Cluster {
     })
   }
 
+  /** A linearizable read through `id`, retried while that node does not know the leader yet. */
   async read(id: string, key: string): Promise<string | undefined> {
     const member = this.members.get(id)!
-    await member.node.readBarrier()
+    await waitFor(`a read barrier on ${id}`, 5000, async () => {
+      try {
+        await member.node.readBarrier()
+        return true
+      } catch (error) {
+        if ((error as Error).name === 'NotLeaderError') return undefined
+        throw error
+      }
+    })
     const value = member.kv.get(key)
     return value === undefined ? undefined : decoder.decode(value)
   }

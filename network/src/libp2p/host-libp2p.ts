@@ -136,9 +136,11 @@ const STREAM_READ_BUFFER_BYTES_MAX = 32 * MIB
  * The connection monitor pings every peer and aborts connections whose ping times out. It must
  * stay well above the queueing delay a bulk transfer adds on a shared connection, or it aborts
  * healthy connections (measured: a 1 s / 500 ms setting did, every time). Raft's own timeouts,
- * not this, drive failover.
+ * not this, drive failover; the monitor only cleans up dead connections. Each ping opens a new
+ * stream (multistream-select over Noise and yamux), so at a 2 s interval it was a large share of
+ * an idle daemon's CPU; every 10 s is enough.
  */
-const CONNECTION_MONITOR = { pingInterval: 2000, pingTimeout: { minTimeout: 2000, maxTimeout: 5000 } }
+const CONNECTION_MONITOR = { pingInterval: 10_000, pingTimeout: { minTimeout: 3000, maxTimeout: 10_000 } }
 /** libp2p's default of 5 connections per second per remote host is hit by restarts and local clusters. */
 const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST_MAX = 100
 /** libp2p's own redial of KEEP_ALIVE peers: 5 tries from 500 ms, doubling (about 15 s in all). */
