@@ -8,6 +8,7 @@
  *   flotilla status [--data DIR] [-o json]
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
+ *   flotilla kubeconfig [--data DIR]   print a kubeconfig for kubectl against this node
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -19,7 +20,7 @@ import { isInitialized, newClusterId, newJoinSecret, newNodeId, readNodeConfig, 
 import { Daemon, type DaemonStatus } from './daemon.ts'
 import { freePort } from './free-port.ts'
 
-const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 10).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
+const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 11).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
 
 /** A mistake in how the command was called. */
 class UsageError extends FlotillaError {
@@ -161,6 +162,24 @@ async function main(argv: string[]): Promise<void> {
     case 'token': {
       const { token } = (await api(data, 'GET', '/v1/token')) as { token: string }
       process.stdout.write(`${token}\n`)
+      return
+    }
+    case 'kubeconfig': {
+      // Plain HTTP on the node's local API port for now: kubectl then sends no credentials, so
+      // the endpoint listens on 127.0.0.1 only. HTTPS with a cluster CA and tokens comes next.
+      const { config } = readNodeConfig(data)
+      const server = `http://127.0.0.1:${config.apiPort}`
+      process.stdout.write(
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          `clusters:\n- name: ${config.clusterId}\n  cluster:\n    server: ${server}`,
+          `contexts:\n- name: ${config.clusterId}\n  context:\n    cluster: ${config.clusterId}\n    user: local\n    namespace: default`,
+          `current-context: ${config.clusterId}`,
+          'users:\n- name: local\n  user: {}',
+          '',
+        ].join('\n'),
+      )
       return
     }
     case 'leave': {

@@ -22,6 +22,8 @@ import { LivenessTable } from './cluster/liveness.ts'
 import { planMembership, type MemberRecord } from './cluster/membership-plan.ts'
 import { peerKeyPath, raftDirectory, readNodeConfig, type NodeConfig } from './cluster/node-config.ts'
 import { decodeMember, dialableAddresses, encodeMember, JoinRefusedError, MEMBERS_PREFIX, memberKey, nameKey } from './cluster/registry.ts'
+import { ApiHandler } from './api/server/api-handler.ts'
+import { ObjectStore, type ObjectBackend } from './api/server/object-store.ts'
 import { RaftNode } from './raft-node.ts'
 import { encodeCommand, type StoreCommand, type StoreResult } from './store/commands.ts'
 import { RevisionedStore } from './store/revisioned-store.ts'
@@ -88,6 +90,8 @@ export class Daemon {
   private liveness!: LivenessTable
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
+  /** The Kubernetes API (plain HTTP on the local API port for now; TLS and auth come next). */
+  private kubernetesApi!: ApiHandler
   private timers: NodeJS.Timeout[] = []
   private controllerBusy = false
   private stopped = false
@@ -140,6 +144,14 @@ export class Daemon {
     await serveJoin(this.host, (request) => this.handleJoin(request), (line) => this.log(line))
     this.timers.push(setInterval(() => void this.publishHeartbeat(), HEARTBEAT_INTERVAL_MS))
     this.timers.push(setInterval(() => void this.reconcileMembership(), CONTROLLER_INTERVAL_MS))
+    const backend: ObjectBackend = {
+      readBarrier: () => this.raft.readBarrier(),
+      get: (key) => this.store.get(key),
+      range: (prefix) => this.store.range({ prefix }),
+      write: (command) => this.write(command),
+      watch: (request) => this.store.watch(request),
+    }
+    this.kubernetesApi = new ApiHandler({ objects: new ObjectStore(backend), serverAddress: `127.0.0.1:${config.apiPort}` })
     await this.startApi()
     if (this.options.founding === true) await this.registerSelf()
     else if (!this.members.has(config.nodeId)) await this.join()
@@ -448,6 +460,7 @@ export class Daemon {
     }
     if (route === 'GET /v1/watch') return this.handleWatch(request, response, url)
     if (url.pathname.startsWith('/v1/kv/')) return this.handleKv(request, response, decodeURIComponent(url.pathname.slice('/v1/kv/'.length)), url)
+    if (!url.pathname.startsWith('/v1/')) return this.kubernetesApi.handle(request, response)
     sendJson(response, 404, { error: `No route for ${route}` })
   }
 

@@ -1,0 +1,331 @@
+/**
+ * The Kubernetes REST surface on every daemon: discovery, OpenAPI, health, and the generic verbs
+ * (get, list, watch, create, update, patch, delete) for every registered resource, stored through
+ * ObjectStore. Errors leave as Kubernetes `Status` objects.
+ *
+ * Scope today: generic semantics for all resources (no per-kind validation, defaulting, Table
+ * columns beyond name and age, or controllers); those arrive resource by resource.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { apiGroupDocument, apiGroupListDocument, apiResourceListDocument, apiVersionsDocument, versionDocument } from '../discovery/documents.ts'
+import { resolveResource, splitApiPath, type ResourceTarget } from '../discovery/resolve.ts'
+import { BUILTIN_REGISTRY, type ResourceDefinition, type ResourceRegistry } from '../discovery/resources.ts'
+import { isJsonObject, type JsonObject } from '../machinery/canonical.ts'
+import { applyPatch, patchTypeFromContentType } from '../machinery/patch.ts'
+import { allowFieldLabels, parseFieldSelector, parseLabelSelector } from '../machinery/selectors.ts'
+import { fieldInvalid, type FieldError } from '../machinery/field-errors.ts'
+import { dns1123SubdomainErrors, labelValueErrors, qualifiedNameErrors } from '../machinery/names.ts'
+import { badRequest, invalid, methodNotAllowed, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
+import { OpenApiDocuments } from '../openapi/openapi.ts'
+import type { ObjectStore, ResourceRef } from './object-store.ts'
+
+/** Request bodies larger than this are refused with 413 (the Kubernetes API server uses 3 MiB). */
+const BODY_BYTES_MAX = 3 * 1024 * 1024
+const WATCH_BOOKMARK_INTERVAL_MS = 60_000
+
+export interface ApiHandlerOptions {
+  readonly objects: ObjectStore
+  readonly registry?: ResourceRegistry
+  /** host:port clients should use (for /api's serverAddressByClientCIDRs). */
+  readonly serverAddress: string
+}
+
+export class ApiHandler {
+  private readonly objects: ObjectStore
+  private readonly registry: ResourceRegistry
+  private readonly serverAddress: string
+  private openApi: OpenApiDocuments | undefined
+
+  constructor(options: ApiHandlerOptions) {
+    this.objects = options.objects
+    this.registry = options.registry ?? BUILTIN_REGISTRY
+    this.serverAddress = options.serverAddress
+  }
+
+  /** Handles one request; never throws (errors become Status responses). */
+  async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    try {
+      await this.route(request, response)
+    } catch (error) {
+      const status = toStatus(error)
+      if (!response.headersSent) sendJson(response, status.code, status)
+      else response.end()
+    }
+  }
+
+  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://api')
+    const path = url.pathname.replace(/\/+$/, '') || '/'
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      const document = this.discovery(path, request.headers.accept)
+      if (document !== undefined) {
+        if (document instanceof Uint8Array) {
+          response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': document.byteLength })
+          response.end(document)
+        } else if (typeof document === 'string') {
+          response.writeHead(200, { 'content-type': 'text/plain' })
+          response.end(document)
+        } else {
+          sendJson(response, 200, document)
+        }
+        return
+      }
+    }
+    const segments = splitApiPath(path)
+    if (segments === undefined) throw badRequest(`malformed path ${path}`)
+    const resolved = resolveResource(segments, this.registry)
+    if (!resolved.ok) throw pathNotFound()
+    await this.resourceRequest(resolved.target, request, response, url)
+  }
+
+  /** Discovery, OpenAPI and health documents; undefined when the path is not one of them. */
+  private discovery(path: string, accept: string | undefined): unknown {
+    if (path === '/healthz' || path === '/readyz' || path === '/livez') return 'ok'
+    if (path === '/version') return versionDocument()
+    if (path === '/api') return apiVersionsDocument(this.registry, this.serverAddress)
+    if (path === '/apis') return apiGroupListDocument(this.registry)
+    if (path === '/openapi/v2' || path === '/swagger-2.0.0.pb-v1') {
+      this.openApi ??= new OpenApiDocuments(this.allResources())
+      const body = this.openApi.select(accept)
+      return body.contentType === 'application/octet-stream' ? body.body : JSON.parse(new TextDecoder().decode(body.body))
+    }
+    const core = /^\/api\/v1$/.exec(path)
+    if (core !== null) return apiResourceListDocument(this.registry, '', 'v1')
+    const groupVersion = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path)
+    if (groupVersion !== null) return apiResourceListDocument(this.registry, groupVersion[1]!, groupVersion[2]!)
+    const group = /^\/apis\/([^/]+)$/.exec(path)
+    if (group !== null) return apiGroupDocument(this.registry, group[1]!)
+    return undefined
+  }
+
+  private allResources(): readonly ResourceDefinition[] {
+    return this.registry.groupVersions().flatMap((groupVersion) => this.registry.resourcesOf(groupVersion.group, groupVersion.version) ?? [])
+  }
+
+  private async resourceRequest(target: ResourceTarget, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const resource: ResourceRef = {
+      group: target.group,
+      resource: target.resource,
+      kind: target.definition.kind,
+      apiVersion: target.group === '' ? target.version : `${target.group}/${target.version}`,
+      namespaced: target.namespaced,
+    }
+    if (target.subresource !== undefined) throw methodNotAllowed(resource, `${request.method} on subresource ${target.subresource}`)
+    const dryRun = url.searchParams.getAll('dryRun').includes('All')
+    const namespace = target.namespace
+    if (target.name === undefined) {
+      if (request.method === 'GET' && url.searchParams.get('watch') === 'true') return this.watch(resource, namespace, request, response, url)
+      if (request.method === 'GET') return this.list(resource, namespace, request, response, url)
+      if (request.method === 'POST') {
+        const body = await readJsonObject(request)
+        const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
+        const named = typeof metadata['name'] === 'string' && metadata['name'] !== '' ? body : withGeneratedName(body)
+        validateObjectMeta(resource, named, namespace)
+        const created = await this.objects.create(resource, namespace ?? stringOr(metadata['namespace']), named, { dryRun })
+        return sendJson(response, 201, created)
+      }
+      throw methodNotAllowed(resource, `${request.method} on a collection`)
+    }
+    const name = target.name
+    switch (request.method) {
+      case 'GET':
+        return sendJson(response, 200, await this.objects.get(resource, namespace, name))
+      case 'PUT':
+        return sendJson(response, 200, await this.objects.update(resource, namespace, name, await readJsonObject(request), { dryRun }))
+      case 'PATCH': {
+        const type = patchTypeFromContentType(request.headers['content-type'], ['json', 'merge', 'strategic'])
+        const patch = JSON.parse(await readBody(request)) as unknown
+        const current = await this.objects.get(resource, namespace, name)
+        const patched = applyPatch(type as 'json' | 'merge' | 'strategic', current, patch)
+        // A patch may carry metadata.resourceVersion (kubectl diff does): then it must match.
+        const patchVersion = isJsonObject(patch) && isJsonObject(patch['metadata']) ? patch['metadata']['resourceVersion'] : undefined
+        const metadata = isJsonObject(patched['metadata']) ? patched['metadata'] : {}
+        const expected = patchVersion ?? (isJsonObject(current['metadata']) ? current['metadata']['resourceVersion'] : undefined)
+        return sendJson(response, 200, await this.objects.update(resource, namespace, name, { ...patched, metadata: { ...metadata, resourceVersion: expected ?? null } }, { dryRun }))
+      }
+      case 'DELETE': {
+        const options = await readDeleteOptions(request)
+        const deleted = await this.objects.delete(resource, namespace, name, { dryRun, ...(options.uid !== undefined ? { uid: options.uid } : {}) })
+        const metadata = isJsonObject(deleted['metadata']) ? deleted['metadata'] : {}
+        return sendJson(response, 200, successStatus({ name, ...(resource.group !== '' ? { group: resource.group } : {}), kind: resource.resource, uid: String(metadata['uid'] ?? '') }))
+      }
+      default:
+        throw methodNotAllowed(resource, String(request.method))
+    }
+  }
+
+  private async list(resource: ResourceRef, namespace: string | undefined, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const filter = this.filterOf(url)
+    const { items, revision } = await this.objects.list(resource, namespace)
+    const selected = items.filter(filter)
+    if (wantsTable(request.headers.accept)) return sendJson(response, 200, table(selected, String(revision)))
+    sendJson(response, 200, { kind: `${resource.kind}List`, apiVersion: resource.apiVersion, metadata: { resourceVersion: String(revision) }, items: selected })
+  }
+
+  private filterOf(url: URL): (object: JsonObject) => boolean {
+    const labels = parseLabelSelector(url.searchParams.get('labelSelector') ?? '')
+    const fields = parseFieldSelector(url.searchParams.get('fieldSelector') ?? '', allowFieldLabels(['spec.nodeName', 'status.phase', 'involvedObject.name', 'involvedObject.namespace', 'involvedObject.kind', 'involvedObject.uid']))
+    return (object) => {
+      const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+      return labels.matches(metadata['labels'] as Record<string, string> | undefined) && fields.matches(object)
+    }
+  }
+
+  /** NDJSON watch: events after `resourceVersion` (or from now), flushed as they happen. */
+  private async watch(resource: ResourceRef, namespace: string | undefined, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const filter = this.filterOf(url)
+    const requested = url.searchParams.get('resourceVersion')
+    let fromRevision: number
+    const initial: JsonObject[] = []
+    if (requested === null || requested === '' || requested === '0') {
+      // No version: start with the current state as ADDED events, then follow changes.
+      const { items, revision } = await this.objects.list(resource, namespace)
+      initial.push(...items.filter(filter))
+      fromRevision = revision + 1
+    } else {
+      fromRevision = Number(requested) + 1
+      if (!Number.isSafeInteger(fromRevision)) throw badRequest(`invalid resourceVersion "${requested}"`)
+    }
+    response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+    response.flushHeaders()
+    for (const object of initial) response.write(`${JSON.stringify({ type: 'ADDED', object })}\n`)
+    const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') ?? 1800)
+    await new Promise<void>((resolve) => {
+      const cancel = this.objects.watch(
+        resource,
+        namespace,
+        fromRevision,
+        (type, object) => {
+          if (filter(object)) response.write(`${JSON.stringify({ type, object })}\n`)
+        },
+        (error) => {
+          const status = toStatus(error.name === 'CompactedError' ? resourceVersionTooOld(fromRevision - 1, 'compacted') : error)
+          response.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`)
+          finish()
+        },
+      )
+      const timer = setTimeout(() => finish(), Math.max(1, Math.min(timeoutSeconds, 3600)) * 1000)
+      const bookmarks = setInterval(() => response.write(''), WATCH_BOOKMARK_INTERVAL_MS)
+      let finished = false
+      function finish(): void {
+        if (finished) return
+        finished = true
+        cancel()
+        clearTimeout(timer)
+        clearInterval(bookmarks)
+        response.end()
+        resolve()
+      }
+      request.on('close', finish)
+    })
+  }
+}
+
+/**
+ * Generic metadata validation every kind shares: a DNS-1123 subdomain name, a namespace that
+ * matches the path, labels that are valid keys and values. Invalid objects get 422 Invalid.
+ */
+function validateObjectMeta(resource: ResourceRef, object: JsonObject, pathNamespace: string | undefined): void {
+  const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+  const name = String(metadata['name'] ?? '')
+  const errors: FieldError[] = dns1123SubdomainErrors(name).map((detail) => fieldInvalid('metadata.name', name, detail))
+  const namespace = metadata['namespace']
+  if (resource.namespaced && pathNamespace !== undefined && typeof namespace === 'string' && namespace !== pathNamespace) {
+    errors.push(fieldInvalid('metadata.namespace', namespace, 'the namespace of the provided object does not match the namespace sent on the request'))
+  }
+  const labels = isJsonObject(metadata['labels']) ? metadata['labels'] : {}
+  for (const [key, value] of Object.entries(labels)) {
+    for (const detail of qualifiedNameErrors(key)) errors.push(fieldInvalid('metadata.labels', key, detail))
+    for (const detail of labelValueErrors(String(value))) errors.push(fieldInvalid(`metadata.labels`, value, detail))
+  }
+  if (errors.length > 0) throw invalid({ group: resource.group, kind: resource.kind }, name, errors)
+}
+
+function stringOr(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+function withGeneratedName(body: JsonObject): JsonObject {
+  const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
+  const prefix = metadata['generateName']
+  if (typeof prefix !== 'string' || prefix === '') throw badRequest('metadata.name or metadata.generateName is required')
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789'
+  let suffix = ''
+  for (let i = 0; i < 5; i++) suffix += alphabet[Math.floor(Math.random() * alphabet.length)]
+  return { ...body, metadata: { ...metadata, name: `${prefix}${suffix}` } }
+}
+
+function wantsTable(accept: string | undefined): boolean {
+  return accept !== undefined && /as=Table/.test(accept)
+}
+
+/** A minimal server-side Table: name and age for every kind (per-kind columns come later). */
+function table(items: readonly JsonObject[], resourceVersion: string): JsonObject {
+  const now = Date.now()
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: { resourceVersion },
+    columnDefinitions: [
+      { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
+      { name: 'Age', type: 'string', format: '', description: 'Time since creation.', priority: 0 },
+    ],
+    rows: items.map((object) => {
+      const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+      const createdMs = Date.parse(String(metadata['creationTimestamp'] ?? ''))
+      return {
+        cells: [String(metadata['name'] ?? ''), Number.isFinite(createdMs) ? humanDuration(now - createdMs) : '<unknown>'],
+        object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata },
+      }
+    }),
+  }
+}
+
+function humanDuration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000))
+  if (seconds < 120) return `${seconds}s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 120) return `${minutes}m`
+  const hours = Math.floor(minutes / 60)
+  return hours < 48 ? `${hours}h` : `${Math.floor(hours / 24)}d`
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    total += chunk.byteLength
+    if (total > BODY_BYTES_MAX) throw requestEntityTooLarge(`request body larger than ${BODY_BYTES_MAX} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function readJsonObject(request: IncomingMessage): Promise<JsonObject> {
+  const text = await readBody(request)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw badRequest(`the request body is not valid JSON: ${(error as Error).message}`)
+  }
+  if (!isJsonObject(value)) throw badRequest('the request body must be a JSON object')
+  return value
+}
+
+async function readDeleteOptions(request: IncomingMessage): Promise<{ uid?: string }> {
+  const text = await readBody(request)
+  if (text.trim() === '') return {}
+  try {
+    const options = JSON.parse(text) as { preconditions?: { uid?: string } }
+    return options.preconditions?.uid !== undefined ? { uid: options.preconditions.uid } : {}
+  } catch {
+    throw badRequest('the DeleteOptions body is not valid JSON')
+  }
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  response.end(text)
+}

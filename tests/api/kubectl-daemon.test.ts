@@ -1,0 +1,103 @@
+// Goal: the real kubectl 1.20 works against any node of a running Flotilla cluster for the generic
+// verbs: version, api-resources, create, apply (create, unchanged, configured), diff, get -o
+// yaml/json, label, selectors, delete, watch; bad input gets Kubernetes Status errors. Method:
+// three daemons on 127.0.0.1, a kubeconfig per node from `flotilla kubeconfig`, kubectl run as a
+// process against a different node for each step. Skipped when kubectl 1.20 is not installed
+// (`./run test` installs it through scripts/install-kubectl.sh).
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { waitFor } from '../../node/src/local-cluster.ts'
+import { DaemonCluster } from '../cluster/daemon-cluster.ts'
+
+const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
+const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
+const run = promisify(execFile)
+
+if (!existsSync(KUBECTL)) {
+  t.test('kubectl against daemons', { skip: `kubectl 1.20 is not installed at ${KUBECTL}; run scripts/install-kubectl.sh` }, async () => {})
+} else {
+  t.test('kubectl 1.20 against every node of a 3-node cluster', async (t) => {
+    const cluster = new DaemonCluster()
+    const work = mkdtempSync(join(tmpdir(), 'flotilla-kubectl-'))
+    t.teardown(async () => {
+      await cluster.destroy()
+      rmSync(work, { recursive: true, force: true })
+    })
+    const token = await cluster.init('a', 'z1')
+    await cluster.join('b', 'z2', token)
+    await cluster.join('c', 'z3', token)
+    const kubeconfigs = new Map<string, string>()
+    for (const name of ['a', 'b', 'c']) {
+      const { stdout } = await run(process.execPath, [CLI, 'kubeconfig', '--data', cluster.dataDirectory(name)])
+      const path = join(work, `${name}.kubeconfig`)
+      writeFileSync(path, stdout)
+      kubeconfigs.set(name, path)
+    }
+    const kubectl = async (node: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+      try {
+        const { stdout, stderr } = await run(KUBECTL, ['--kubeconfig', kubeconfigs.get(node)!, '--cache-dir', join(work, `cache-${node}`), ...args], { timeout: 30_000 })
+        return { code: 0, stdout, stderr }
+      } catch (error) {
+        const failure = error as { code?: number; stdout?: string; stderr?: string }
+        return { code: typeof failure.code === 'number' ? failure.code : 1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' }
+      }
+    }
+    // Every node needs a leader before it serves linearizable reads.
+    await waitFor('every node to know the leader', 20_000, async () => {
+      for (const name of ['a', 'b', 'c']) if (((await cluster.status(name))?.leader ?? '') === '') return undefined
+      return true
+    })
+
+    const version = await kubectl('a', 'version', '--short')
+    t.match(version.stdout, /Server Version: v1\.20\.2/, 'kubectl version')
+    const resources = await kubectl('b', 'api-resources')
+    t.match(resources.stdout, /deployments\s+deploy\s+apps\/v1\s+true\s+Deployment/, 'api-resources lists deployments with their short name')
+
+    t.match((await kubectl('c', 'create', 'namespace', 'team-a')).stdout, /namespace\/team-a created/)
+    t.match((await kubectl('a', 'create', 'namespace', 'team-a')).stderr, /AlreadyExists.*namespaces "team-a" already exists/, 'a duplicate is AlreadyExists')
+    t.match((await kubectl('a', 'create', 'configmap', 'settings', '--from-literal=mode=fast', '-n', 'team-a')).stdout, /configmap\/settings created/)
+    const yaml = await kubectl('b', 'get', 'configmap', 'settings', '-n', 'team-a', '-o', 'yaml')
+    t.match(yaml.stdout, /mode: fast/, 'another node reads the object')
+    t.match(yaml.stdout, /resourceVersion: "\d+"/, 'with a resourceVersion')
+
+    const manifest = join(work, 'deploy.yaml')
+    const deployment = (replicas: number): string =>
+      ['apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: web', '  namespace: team-a', '  labels: {app: web}', 'spec:', `  replicas: ${replicas}`, '  selector: {matchLabels: {app: web}}', '  template:', '    metadata: {labels: {app: web}}', '    spec:', '      containers:', '      - name: web', '        image: busybox:local', ''].join('\n')
+    writeFileSync(manifest, deployment(2))
+    t.match((await kubectl('c', 'apply', '-f', manifest)).stdout, /deployment.apps\/web created/, 'apply creates')
+    t.match((await kubectl('a', 'apply', '-f', manifest)).stdout, /deployment.apps\/web unchanged/, 're-apply is unchanged')
+    writeFileSync(manifest, deployment(3))
+    const diff = await kubectl('b', 'diff', '-f', manifest)
+    t.equal(diff.code, 1, 'diff reports a difference')
+    t.match(diff.stdout, /\+  replicas: 3/, 'and shows it')
+    t.match((await kubectl('b', 'apply', '-f', manifest)).stdout, /deployment.apps\/web configured/, 'apply configures')
+    const json = JSON.parse((await kubectl('c', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'json')).stdout) as { spec: { replicas: number }; metadata: { generation: number } }
+    t.equal(json.spec.replicas, 3, 'the change is visible on every node')
+    t.equal(json.metadata.generation, 2, 'and bumped the generation once')
+
+    await kubectl('a', 'label', 'configmap', 'settings', '-n', 'team-a', 'tier=backend')
+    t.match((await kubectl('b', 'get', 'cm', '-n', 'team-a', '-l', 'tier=backend')).stdout, /settings/, 'label selector matches')
+    t.notMatch((await kubectl('b', 'get', 'cm', '-n', 'team-a', '-l', 'tier!=backend')).stdout, /settings/, 'and excludes')
+    t.match((await kubectl('c', 'get', 'cm', '-n', 'team-a', '-l', 'tier in (a,')).stderr, /unable to parse requirement|found/, 'a malformed selector is a clear error')
+
+    // A watch on one node sees a change made through another.
+    const watcher = spawn(KUBECTL, ['--kubeconfig', kubeconfigs.get('a')!, '--cache-dir', join(work, 'cache-watch'), 'get', 'cm', '-n', 'team-a', '-w', '-o', 'name'])
+    let watched = ''
+    watcher.stdout.on('data', (chunk: Buffer) => (watched += chunk.toString()))
+    t.teardown(() => watcher.kill())
+    await waitFor('the watch to list the existing object', 15_000, async () => (watched.includes('configmap/settings') ? true : undefined))
+    await kubectl('c', 'create', 'configmap', 'later', '-n', 'team-a', '--from-literal=x=1')
+    await waitFor('the watch to see the new object', 15_000, async () => (watched.includes('configmap/later') ? true : undefined))
+    t.pass('a watch through node a sees a create through node c')
+
+    const bad = await kubectl('a', 'create', 'configmap', 'Bad_Name', '-n', 'team-a')
+    t.match(bad.stderr, /is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/, 'an invalid name is 422 Invalid with the field')
+    t.match((await kubectl('b', 'get', 'deploy', 'nope', '-n', 'team-a')).stderr, /NotFound.*deployments.apps "nope" not found/, 'a missing object is NotFound')
+    t.match((await kubectl('c', 'delete', 'configmap', 'settings', '-n', 'team-a')).stdout, /configmap "settings" deleted/)
+    t.match((await kubectl('a', 'get', 'configmap', 'settings', '-n', 'team-a')).stderr, /NotFound/, 'the delete is visible on every node')
+  })
+}
