@@ -202,6 +202,7 @@ export class FlotillaDaemons {
         '--zone', daemon.spec.zone,
         '--listen', `/ip4/${LOOPBACK_HOST}/tcp/0`,
         '--api-port', '0',
+        '--kube-listen', `${LOOPBACK_HOST}:0`,
       ],
       logPath: daemon.logPath,
       cwd: REPO_ROOT,

@@ -14,7 +14,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-DEFAULT_DEB_PACKAGES=()
+# openssl issues the cluster CA and the nodes' serving certificates for the Kubernetes API.
+DEFAULT_DEB_PACKAGES=(openssl)
 
 # Serialise concurrent runs (two `./run` at once on a fresh clone would race in npm).
 if [[ -z ${FLOTILLA_SETUP_LOCKED:-} ]] && command -v flock >/dev/null 2>&1; then

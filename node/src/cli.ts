@@ -2,8 +2,8 @@
  * The `flotilla` command line: cluster lifecycle for now (init, join, start, status, token,
  * leave); the Kubernetes-style verbs arrive with the API server.
  *
- *   flotilla init  [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--mdns]
- *   flotilla join TOKEN [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--mdns]
+ *   flotilla init  [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
+ *   flotilla join TOKEN [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
  *   flotilla start [--data DIR]        restart a node from its data directory (no rejoin)
  *   flotilla status [--data DIR] [-o json]
  *   flotilla token [--data DIR]        print a join token for this cluster
@@ -62,7 +62,14 @@ async function runDaemon(daemon: Daemon, announce?: () => void): Promise<void> {
   announce?.()
 }
 
-async function createNode(args: { data: string; name: string | undefined; zone: string | undefined; listen: string | undefined; apiPort: string | undefined }, clusterId: string, secret: Uint8Array): Promise<void> {
+/** Fixes port 0 in host:port to a concrete free port, so the address survives restarts. */
+async function concreteHostPort(value: string): Promise<string> {
+  const match = /^([^:]+):(\d+)$/.exec(value)
+  if (match === null) throw new UsageError(`--kube-listen must look like 0.0.0.0:6443, got "${value}"`)
+  return match[2] === '0' ? `${match[1]}:${await freePort(match[1]!)}` : value
+}
+
+async function createNode(args: { data: string; name: string | undefined; zone: string | undefined; listen: string | undefined; apiPort: string | undefined; kubeListen: string | undefined }, clusterId: string, secret: Uint8Array): Promise<void> {
   const name = args.name ?? hostname().toLowerCase()
   validateNodeName(name)
   const apiPort = args.apiPort === undefined ? 7947 : Number(args.apiPort)
@@ -74,6 +81,7 @@ async function createNode(args: { data: string; name: string | undefined; zone: 
     zone: args.zone ?? 'default',
     listen: [await concreteListen(args.listen ?? '/ip4/0.0.0.0/tcp/7946')],
     apiPort: apiPort === 0 ? await freePort('127.0.0.1') : apiPort,
+    kubeListen: await concreteHostPort(args.kubeListen ?? '0.0.0.0:6443'),
   }
   writeNodeConfig(args.data, config, secret)
 }
@@ -117,12 +125,13 @@ async function main(argv: string[]): Promise<void> {
       zone: { type: 'string' },
       listen: { type: 'string' },
       'api-port': { type: 'string' },
+      'kube-listen': { type: 'string' },
       mdns: { type: 'boolean', default: false },
       output: { type: 'string', short: 'o' },
     },
   })
   const data = dataDirectory(values.data)
-  const nodeArgs = { data, name: values.name, zone: values.zone, listen: values.listen, apiPort: values['api-port'] }
+  const nodeArgs = { data, name: values.name, zone: values.zone, listen: values.listen, apiPort: values['api-port'], kubeListen: values['kube-listen'] }
   switch (command) {
     case 'init': {
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
@@ -165,21 +174,9 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'kubeconfig': {
-      // Plain HTTP on the node's local API port for now: kubectl then sends no credentials, so
-      // the endpoint listens on 127.0.0.1 only. HTTPS with a cluster CA and tokens comes next.
-      const { config } = readNodeConfig(data)
-      const server = `http://127.0.0.1:${config.apiPort}`
-      process.stdout.write(
-        [
-          'apiVersion: v1',
-          'kind: Config',
-          `clusters:\n- name: ${config.clusterId}\n  cluster:\n    server: ${server}`,
-          `contexts:\n- name: ${config.clusterId}\n  context:\n    cluster: ${config.clusterId}\n    user: local\n    namespace: default`,
-          `current-context: ${config.clusterId}`,
-          'users:\n- name: local\n  user: {}',
-          '',
-        ].join('\n'),
-      )
+      // The local daemon mints a bearer token and lists every node's HTTPS endpoint.
+      const { kubeconfig } = (await api(data, 'POST', '/v1/kubeconfig')) as { kubeconfig: string }
+      process.stdout.write(kubeconfig)
       return
     }
     case 'leave': {

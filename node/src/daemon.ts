@@ -7,7 +7,11 @@
  * This file is a composition root: it picks the real implementations; everything it wires is
  * tested on its own with simulated ones.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { networkInterfaces } from 'node:os'
+import { join } from 'node:path'
 import { Packr } from 'msgpackr'
 import { ClockOs } from '../../lib/clock.ts'
 import { FlotillaError, NotLeaderError, TimeoutError } from '../../lib/errors.ts'
@@ -22,6 +26,9 @@ import { LivenessTable } from './cluster/liveness.ts'
 import { planMembership, type MemberRecord } from './cluster/membership-plan.ts'
 import { peerKeyPath, raftDirectory, readNodeConfig, type NodeConfig } from './cluster/node-config.ts'
 import { decodeMember, dialableAddresses, encodeMember, JoinRefusedError, MEMBERS_PREFIX, memberKey, nameKey } from './cluster/registry.ts'
+import { createCertificateAuthority, issueServingCertificate, type KeyAndCertificate } from './api/auth/tls.ts'
+import { bearerTokenOf, newBearerToken, tokenKey } from './api/auth/tokens.ts'
+import { unauthorized } from './api/machinery/status.ts'
 import { ApiHandler } from './api/server/api-handler.ts'
 import { ObjectStore, type ObjectBackend } from './api/server/object-store.ts'
 import { RaftNode } from './raft-node.ts'
@@ -30,6 +37,10 @@ import { RevisionedStore } from './store/revisioned-store.ts'
 
 const LIVENESS_TOPIC = 'flotilla/liveness/v1'
 const LEAVING_PREFIX = '/registry/flotilla/leaving/'
+/** The cluster CA (certificate and key), replicated so every node can issue its serving cert. */
+const CA_KEY = '/registry/flotilla/ca'
+/** Paths the Kubernetes API serves without a token, as a real API server does for anonymous users. */
+const ANONYMOUS_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version'])
 /** libp2p peer ids of removed members: refused by the connection gater. */
 const DENIED_PREFIX = '/registry/flotilla/denied/'
 /** Gossip liveness beacons; the alive window below allows for two lost ones and scheduling delay. */
@@ -90,6 +101,7 @@ export class Daemon {
   private liveness!: LivenessTable
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
+  private kubeServer: Server | undefined
   /** The Kubernetes API (plain HTTP on the local API port for now; TLS and auth come next). */
   private kubernetesApi!: ApiHandler
   private timers: NodeJS.Timeout[] = []
@@ -155,6 +167,7 @@ export class Daemon {
     await this.startApi()
     if (this.options.founding === true) await this.registerSelf()
     else if (!this.members.has(config.nodeId)) await this.join()
+    await this.startKubernetesApi()
     this.log(`node ${config.name} (${config.nodeId}) up: peer ${this.host.peerId}, api 127.0.0.1:${config.apiPort}`)
   }
 
@@ -163,6 +176,8 @@ export class Daemon {
     this.stopped = true
     for (const timer of this.timers) clearInterval(timer)
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
+    this.kubeServer?.closeAllConnections()
+    await new Promise<void>((resolve) => (this.kubeServer === undefined ? resolve() : this.kubeServer.close(() => resolve())))
     this.gossip.close()
     await this.raft.stop()
     await this.host.stop()
@@ -279,7 +294,9 @@ export class Daemon {
   }
 
   private selfRecord(): MemberRecord {
-    return { nodeId: this.config.nodeId, name: this.config.name, zone: this.config.zone, peerId: this.host.peerId, addresses: this.addresses() }
+    const known = this.members.get(this.config.nodeId)?.apiAddress
+    const record: MemberRecord = { nodeId: this.config.nodeId, name: this.config.name, zone: this.config.zone, peerId: this.host.peerId, addresses: this.addresses() }
+    return known === undefined ? record : { ...record, apiAddress: known }
   }
 
   /** The founder registers itself once its one-voter group has elected it. */
@@ -421,6 +438,88 @@ export class Daemon {
     }
   }
 
+  // -----------------------------------------------------------------------------------------------
+  // Kubernetes API over HTTPS
+
+  /** The cluster CA from the store; the founder creates it, joiners wait for it to replicate. */
+  private async clusterCa(): Promise<KeyAndCertificate> {
+    const deadline = this.clock.monotonicMs() + 30_000
+    for (;;) {
+      const stored = this.store.get(CA_KEY)
+      if (stored !== undefined) return JSON.parse(new TextDecoder().decode(stored.value)) as KeyAndCertificate
+      if (this.options.founding === true) {
+        const ca = await createCertificateAuthority(`flotilla-ca-${this.config.clusterId}`)
+        // Create-only: if another writer won, use theirs on the next loop.
+        await this.write({ op: 'put', key: CA_KEY, value: new TextEncoder().encode(JSON.stringify(ca)), ifModRevision: 0 })
+        continue
+      }
+      if (this.clock.monotonicMs() > deadline) throw new TimeoutError('The cluster CA did not replicate to this node within 30 s')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  /** host:port clients should use for this node's Kubernetes API. */
+  private apiAddress(): { listenHost: string; port: number; advertised: string; ipAddresses: string[] } {
+    const [host, portText] = (this.config.kubeListen ?? '0.0.0.0:6443').split(':') as [string, string]
+    const port = Number(portText)
+    const external = Object.values(networkInterfaces()).flat().find((address) => address !== undefined && address.family === 'IPv4' && !address.internal)?.address
+    const advertisedHost = host === '0.0.0.0' ? (external ?? '127.0.0.1') : host
+    const ipAddresses = [...new Set(['127.0.0.1', advertisedHost, ...(host === '0.0.0.0' && external !== undefined ? [external] : [])])]
+    return { listenHost: host, port, advertised: `${advertisedHost}:${port}`, ipAddresses }
+  }
+
+  private async startKubernetesApi(): Promise<void> {
+    const ca = await this.clusterCa()
+    const address = this.apiAddress()
+    const serving = await issueServingCertificate(ca, { commonName: `flotilla-${this.config.name}`, ipAddresses: address.ipAddresses, dnsNames: ['localhost', this.config.name] })
+    const tlsDirectory = join(this.options.dataDirectory, 'tls')
+    mkdirSync(tlsDirectory, { recursive: true, mode: 0o700 })
+    writeFileSync(join(tlsDirectory, 'serving.crt'), serving.certPem, { mode: 0o600 })
+    writeFileSync(join(tlsDirectory, 'serving.key'), serving.keyPem, { mode: 0o600 })
+    const server = createHttpsServer({ cert: serving.certPem, key: serving.keyPem }, (request, response) => {
+      this.authenticate(request)
+        .then(() => this.kubernetesApi.handle(request, response))
+        .catch((error: unknown) => sendJson(response, 401, unauthorized().toStatus()))
+    })
+    server.keepAliveTimeout = 60_000
+    this.kubeServer = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(address.port, address.listenHost, () => resolve())
+    })
+    if (this.members.get(this.config.nodeId)?.apiAddress !== address.advertised) {
+      await this.register({ ...this.selfRecord(), apiAddress: address.advertised }).catch((error: Error) => this.log(`cannot record the API address: ${error.message}`))
+    }
+  }
+
+  /** Accepts a request with a known bearer token (or an anonymous one for health and version). */
+  private async authenticate(request: IncomingMessage): Promise<void> {
+    const path = new URL(request.url ?? '/', 'https://api').pathname
+    if (ANONYMOUS_PATHS.has(path)) return
+    const token = bearerTokenOf(request.headers.authorization)
+    if (token === undefined || this.store.get(tokenKey(token)) === undefined) throw unauthorized()
+  }
+
+  /** Mints a token and returns a kubeconfig with one context per node (this node current). */
+  private async mintKubeconfig(): Promise<string> {
+    const ca = await this.clusterCa()
+    const token = newBearerToken()
+    await this.write({ op: 'put', key: tokenKey(token), value: new TextEncoder().encode(JSON.stringify({ user: 'admin', groups: ['system:masters'] })) })
+    const caData = Buffer.from(ca.certPem).toString('base64')
+    const nodes = [...this.members.values()].filter((member) => member.apiAddress !== undefined).sort((a, b) => (a.nodeId === this.config.nodeId ? -1 : b.nodeId === this.config.nodeId ? 1 : a.name.localeCompare(b.name)))
+    const cluster = (member: MemberRecord): string => `- name: ${member.name}\n  cluster:\n    server: https://${member.apiAddress}\n    certificate-authority-data: ${caData}`
+    const context = (member: MemberRecord): string => `- name: ${member.name}\n  context:\n    cluster: ${member.name}\n    user: admin\n    namespace: default`
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters:\n${nodes.map(cluster).join('\n')}`,
+      `contexts:\n${nodes.map(context).join('\n')}`,
+      `current-context: ${this.config.name}`,
+      `users:\n- name: admin\n  user:\n    token: ${token}`,
+      '',
+    ].join('\n')
+  }
+
   /**
    * Drops a removed member from the registry and denies its libp2p identity from now on: a
    * removed machine must rejoin with a new identity and a fresh data directory.
@@ -452,6 +551,7 @@ export class Daemon {
     const route = `${request.method} ${url.pathname}`
     if (route === 'GET /v1/status') return sendJson(response, 200, this.status())
     if (route === 'GET /v1/token') return sendJson(response, 200, { token: this.joinToken() })
+    if (route === 'POST /v1/kubeconfig') return sendJson(response, 200, { kubeconfig: await this.mintKubeconfig() })
     if (route === 'POST /v1/leave') {
       await this.leave()
       sendJson(response, 200, { left: true })
@@ -460,7 +560,6 @@ export class Daemon {
     }
     if (route === 'GET /v1/watch') return this.handleWatch(request, response, url)
     if (url.pathname.startsWith('/v1/kv/')) return this.handleKv(request, response, decodeURIComponent(url.pathname.slice('/v1/kv/'.length)), url)
-    if (!url.pathname.startsWith('/v1/')) return this.kubernetesApi.handle(request, response)
     sendJson(response, 404, { error: `No route for ${route}` })
   }
 

@@ -1,17 +1,31 @@
 // Goal: the real kubectl 1.20 works against any node of a running Flotilla cluster for the generic
 // verbs: version, api-resources, create, apply (create, unchanged, configured), diff, get -o
 // yaml/json, label, selectors, delete, watch; bad input gets Kubernetes Status errors. Method:
-// three daemons on 127.0.0.1, a kubeconfig per node from `flotilla kubeconfig`, kubectl run as a
+// three daemons on 127.0.0.1, HTTPS with the cluster CA and bearer tokens (anonymous requests get
+// 401), a kubeconfig per node from `flotilla kubeconfig`, kubectl run as a
 // process against a different node for each step. Skipped when kubectl 1.20 is not installed
 // (`./run test` installs it through scripts/install-kubectl.sh).
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { waitFor } from '../../node/src/local-cluster.ts'
 import { DaemonCluster } from '../cluster/daemon-cluster.ts'
+
+function httpsGet(url: string, ca: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const request = httpsRequest(url, { ca, headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, timeout: 5000 }, (response) => {
+      let body = ''
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, body }))
+    })
+    request.on('error', reject)
+    request.end()
+  })
+}
 
 const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
 const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
@@ -51,6 +65,18 @@ if (!existsSync(KUBECTL)) {
       for (const name of ['a', 'b', 'c']) if (((await cluster.status(name))?.leader ?? '') === '') return undefined
       return true
     })
+
+    // The kubeconfig lists every node over HTTPS with the cluster CA and a bearer token.
+    const contexts = await kubectl('a', 'config', 'get-contexts', '-o', 'name')
+    t.same(contexts.stdout.trim().split('\n').sort(), ['a', 'b', 'c'], 'one context per node')
+    const kubeconfigText = readFileSync(kubeconfigs.get('a')!, 'utf8')
+    const server = /server: (https:\/\/\S+)/.exec(kubeconfigText)![1]!
+    const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(kubeconfigText)![1]!, 'base64').toString()
+    const anonymous = await httpsGet(`${server}/api/v1/namespaces`, ca)
+    t.equal(anonymous.status, 401, 'an anonymous request is refused with 401')
+    t.match(anonymous.body, /"reason":"Unauthorized"/, 'as a Status object')
+    t.equal((await httpsGet(`${server}/api/v1/namespaces`, ca, 'flt_not-a-real-token')).status, 401, 'an unknown token is refused')
+    t.equal((await httpsGet(`${server}/healthz`, ca)).body, 'ok', 'health needs no token')
 
     const version = await kubectl('a', 'version', '--short')
     t.match(version.stdout, /Server Version: v1\.20\.2/, 'kubectl version')

@@ -43,7 +43,7 @@ export class DaemonCluster {
 
   /** `key` names the process and its data directory; `name` is the node name it asks for. */
   private commonArgs(key: string, name: string, zone: string): string[] {
-    return ['--data', this.dataDirectory(key), '--name', name, '--zone', zone, '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0']
+    return ['--data', this.dataDirectory(key), '--name', name, '--zone', zone, '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0', '--kube-listen', '127.0.0.1:0']
   }
 
   /** `flotilla init`; resolves with the join token once the daemon prints it. */

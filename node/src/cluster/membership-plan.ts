@@ -14,6 +14,8 @@ export interface MemberRecord {
   readonly zone: string
   readonly peerId: string
   readonly addresses: readonly string[]
+  /** host:port of the node's Kubernetes API (HTTPS), once it serves one. */
+  readonly apiAddress?: string
 }
 
 export interface MembershipObservation {

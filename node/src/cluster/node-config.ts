@@ -2,11 +2,11 @@
  * A node's data directory: identity, cluster secret and the replicated state, all in one place so
  * that restarting a node with its directory resumes it without rejoining.
  *
- *   <data>/node.json   { clusterId, nodeId, name, zone, listen, apiPort }       mode 0600
+ *   <data>/node.json   { clusterId, nodeId, name, zone, listen, apiPort, kubeListen }  mode 0600
  *   <data>/secret      the 32-byte cluster join secret                         mode 0600
  *   <data>/peer.key    libp2p Ed25519 identity (protobuf)                      mode 0600
  *   <data>/raft/       LevelDB: Raft log, hard state, snapshots, and the store
- *   <data>/daemon.json { pid, apiPort } of the running daemon, for the CLI
+ *   <data>/tls/       the node's serving certificate and key for the Kubernetes API   mode 0600
  */
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -29,6 +29,8 @@ export interface NodeConfig {
   readonly listen: readonly string[]
   /** Local admin/API port on 127.0.0.1 for the CLI. */
   readonly apiPort: number
+  /** host:port where the Kubernetes API (HTTPS) listens; 0.0.0.0:6443 when absent. */
+  readonly kubeListen?: string
 }
 
 export const NODE_NAME_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/

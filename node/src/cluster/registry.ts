@@ -30,7 +30,8 @@ export function encodeMember(record: MemberRecord): Uint8Array {
 
 export function decodeMember(bytes: Uint8Array): MemberRecord {
   const value = packr.unpack(bytes) as MemberRecord
-  return { nodeId: value.nodeId, name: value.name, zone: value.zone, peerId: value.peerId, addresses: [...value.addresses] }
+  const record: MemberRecord = { nodeId: value.nodeId, name: value.name, zone: value.zone, peerId: value.peerId, addresses: [...value.addresses] }
+  return typeof value.apiAddress === 'string' ? { ...record, apiAddress: value.apiAddress } : record
 }
 
 /** The member's libp2p addresses with `/p2p/<peer id>` appended where missing. */
