@@ -168,6 +168,7 @@ export class Daemon {
     if (this.options.founding === true) await this.registerSelf()
     else if (!this.members.has(config.nodeId)) await this.join()
     await this.startKubernetesApi()
+    if (this.options.founding === true) await this.kubernetesApi.ensureSystemNamespaces()
     this.log(`node ${config.name} (${config.nodeId}) up: peer ${this.host.peerId}, api 127.0.0.1:${config.apiPort}`)
   }
 

@@ -125,5 +125,16 @@ if (!existsSync(KUBECTL)) {
     t.match((await kubectl('b', 'get', 'deploy', 'nope', '-n', 'team-a')).stderr, /NotFound.*deployments.apps "nope" not found/, 'a missing object is NotFound')
     t.match((await kubectl('c', 'delete', 'configmap', 'settings', '-n', 'team-a')).stdout, /configmap "settings" deleted/)
     t.match((await kubectl('a', 'get', 'configmap', 'settings', '-n', 'team-a')).stderr, /NotFound/, 'the delete is visible on every node')
+
+    // Namespaces: the system ones exist, objects need an existing namespace, deleting one empties it.
+    const namespaces = await kubectl('b', 'get', 'namespaces', '-o', 'name')
+    for (const name of ['default', 'kube-system', 'kube-public']) t.match(namespaces.stdout, new RegExp(`namespace/${name}\\b`), `namespace ${name} exists`)
+    t.match((await kubectl('a', 'create', 'configmap', 'orphan', '-n', 'nowhere')).stderr, /NotFound.*namespaces "nowhere" not found/, 'creating in a missing namespace is NotFound')
+    for (const name of ['one', 'two', 'keep']) await kubectl('c', 'create', 'configmap', name, '-n', 'default', '--from-literal=x=1')
+    await kubectl('c', 'label', 'configmap', 'one', 'two', '-n', 'default', 'batch=old')
+    t.match((await kubectl('a', 'delete', 'configmap', '-l', 'batch=old', '-n', 'default')).stdout, /configmap "one" deleted\nconfigmap "two" deleted/, 'delete by label selector')
+    t.match((await kubectl('b', 'get', 'configmap', '-n', 'default', '-o', 'name')).stdout, /configmap\/keep/, 'leaves the others')
+    t.match((await kubectl('a', 'delete', 'namespace', 'team-a')).stdout, /namespace "team-a" deleted/)
+    t.match((await kubectl('b', 'get', 'deploy,cm', '-n', 'team-a')).stderr, /No resources found/, 'deleting a namespace deletes its objects')
   })
 }

@@ -15,9 +15,14 @@ import { applyPatch, patchTypeFromContentType } from '../machinery/patch.ts'
 import { allowFieldLabels, parseFieldSelector, parseLabelSelector } from '../machinery/selectors.ts'
 import { fieldInvalid, type FieldError } from '../machinery/field-errors.ts'
 import { dns1123SubdomainErrors, labelValueErrors, qualifiedNameErrors } from '../machinery/names.ts'
-import { badRequest, invalid, methodNotAllowed, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
+import { badRequest, invalid, methodNotAllowed, notFound, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
+
+const NAMESPACES: ResourceRef = { group: '', resource: 'namespaces', kind: 'Namespace', apiVersion: 'v1', namespaced: false }
+
+/** Namespaces every cluster has, created by the first node (as kube-apiserver does). */
+export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
 
 /** Request bodies larger than this are refused with 413 (the Kubernetes API server uses 3 MiB). */
 const BODY_BYTES_MAX = 3 * 1024 * 1024
@@ -40,6 +45,15 @@ export class ApiHandler {
     this.objects = options.objects
     this.registry = options.registry ?? BUILTIN_REGISTRY
     this.serverAddress = options.serverAddress
+  }
+
+  /** Creates the system namespaces that do not exist yet (idempotent; run by the founding node). */
+  async ensureSystemNamespaces(): Promise<void> {
+    for (const name of SYSTEM_NAMESPACES) {
+      await this.objects.create(NAMESPACES, undefined, { metadata: { name }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }).catch((error: { code?: number }) => {
+        if (error.code !== 409) throw error
+      })
+    }
   }
 
   /** Handles one request; never throws (errors become Status responses). */
@@ -121,8 +135,21 @@ export class ApiHandler {
         const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
         const named = typeof metadata['name'] === 'string' && metadata['name'] !== '' ? body : withGeneratedName(body)
         validateObjectMeta(resource, named, namespace)
+        const targetNamespace = namespace ?? stringOr(metadata['namespace']) ?? 'default'
+        if (resource.namespaced) await this.requireNamespace(targetNamespace)
         const created = await this.objects.create(resource, namespace ?? stringOr(metadata['namespace']), named, { dryRun })
         return sendJson(response, 201, created)
+      }
+      if (request.method === 'DELETE') {
+        // deletecollection: every object the selectors match.
+        const filter = this.filterOf(url)
+        const { items } = await this.objects.list(resource, namespace)
+        const deleted: JsonObject[] = []
+        for (const item of items.filter(filter)) {
+          const metadata = isJsonObject(item['metadata']) ? item['metadata'] : {}
+          deleted.push(await this.objects.delete(resource, stringOr(metadata['namespace']), String(metadata['name']), { dryRun }))
+        }
+        return sendJson(response, 200, { kind: `${resource.kind}List`, apiVersion: resource.apiVersion, metadata: {}, items: deleted })
       }
       throw methodNotAllowed(resource, `${request.method} on a collection`)
     }
@@ -146,11 +173,38 @@ export class ApiHandler {
       case 'DELETE': {
         const options = await readDeleteOptions(request)
         const deleted = await this.objects.delete(resource, namespace, name, { dryRun, ...(options.uid !== undefined ? { uid: options.uid } : {}) })
+        if (resource.group === '' && resource.resource === 'namespaces' && !dryRun) await this.deleteNamespaceContents(name)
         const metadata = isJsonObject(deleted['metadata']) ? deleted['metadata'] : {}
         return sendJson(response, 200, successStatus({ name, ...(resource.group !== '' ? { group: resource.group } : {}), kind: resource.resource, uid: String(metadata['uid'] ?? '') }))
       }
       default:
         throw methodNotAllowed(resource, String(request.method))
+    }
+  }
+
+  /** Namespaced objects can only be created in a namespace that exists (404 otherwise). */
+  private async requireNamespace(name: string): Promise<void> {
+    try {
+      await this.objects.get(NAMESPACES, undefined, name)
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) throw notFound({ group: '', resource: 'namespaces' }, name)
+      throw error
+    }
+  }
+
+  /** Deleting a namespace deletes everything in it, resource by resource. */
+  private async deleteNamespaceContents(namespace: string): Promise<void> {
+    for (const definition of this.allResources()) {
+      if (!definition.namespaced) continue
+      const resource: ResourceRef = { group: definition.group, resource: definition.name, kind: definition.kind, apiVersion: definition.group === '' ? definition.version : `${definition.group}/${definition.version}`, namespaced: true }
+      const { items } = await this.objects.list(resource, namespace)
+      for (const item of items) {
+        const metadata = isJsonObject(item['metadata']) ? item['metadata'] : {}
+        await this.objects.delete(resource, namespace, String(metadata['name'])).catch((error: { code?: number }) => {
+          // Someone else deleted it meanwhile: that is the goal anyway.
+          if (error.code !== 404 && error.code !== 409) throw error
+        })
+      }
     }
   }
 
