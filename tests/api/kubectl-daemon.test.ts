@@ -104,6 +104,9 @@ if (!existsSync(KUBECTL)) {
     const json = JSON.parse((await kubectl('c', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'json')).stdout) as { spec: { replicas: number }; metadata: { generation: number } }
     t.equal(json.spec.replicas, 3, 'the change is visible on every node')
     t.equal(json.metadata.generation, 2, 'and bumped the generation once')
+    const deployments = await kubectl('a', 'get', 'deploy', '-n', 'team-a')
+    t.match(deployments.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+0\/3\s+0\s+0\s+\d+s/, 'kubectl get shows the Deployment columns')
+    t.match((await kubectl('b', 'get', 'cm', 'settings', '-n', 'team-a')).stdout, /NAME\s+DATA\s+AGE\nsettings\s+1\s+/, 'and the ConfigMap columns for a single object')
 
     await kubectl('a', 'label', 'configmap', 'settings', '-n', 'team-a', 'tier=backend')
     t.match((await kubectl('b', 'get', 'cm', '-n', 'team-a', '-l', 'tier=backend')).stdout, /settings/, 'label selector matches')

@@ -3,8 +3,8 @@
  * (get, list, watch, create, update, patch, delete) for every registered resource, stored through
  * ObjectStore. Errors leave as Kubernetes `Status` objects.
  *
- * Scope today: generic semantics for all resources (no per-kind validation, defaulting, Table
- * columns beyond name and age, or controllers); those arrive resource by resource.
+ * Scope today: generic semantics for all resources, with kubectl's columns for the common kinds
+ * (table-columns.ts); per-kind validation and defaulting arrive resource by resource.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { apiGroupDocument, apiGroupListDocument, apiResourceListDocument, apiVersionsDocument, versionDocument } from '../discovery/documents.ts'
@@ -18,6 +18,7 @@ import { dns1123SubdomainErrors, labelValueErrors, qualifiedNameErrors } from '.
 import { badRequest, invalid, methodNotAllowed, notFound, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
+import { buildTable } from './table-columns.ts'
 
 const NAMESPACES: ResourceRef = { group: '', resource: 'namespaces', kind: 'Namespace', apiVersion: 'v1', namespaced: false }
 
@@ -155,8 +156,14 @@ export class ApiHandler {
     }
     const name = target.name
     switch (request.method) {
-      case 'GET':
-        return sendJson(response, 200, await this.objects.get(resource, namespace, name))
+      case 'GET': {
+        const object = await this.objects.get(resource, namespace, name)
+        if (wantsTable(request.headers.accept)) {
+          const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+          return sendJson(response, 200, buildTable(resource.kind, [object], String(metadata['resourceVersion'] ?? ''), Date.now()))
+        }
+        return sendJson(response, 200, object)
+      }
       case 'PUT':
         return sendJson(response, 200, await this.objects.update(resource, namespace, name, await readJsonObject(request), { dryRun }))
       case 'PATCH': {
@@ -212,7 +219,7 @@ export class ApiHandler {
     const filter = this.filterOf(url)
     const { items, revision } = await this.objects.list(resource, namespace)
     const selected = items.filter(filter)
-    if (wantsTable(request.headers.accept)) return sendJson(response, 200, table(selected, String(revision)))
+    if (wantsTable(request.headers.accept)) return sendJson(response, 200, buildTable(resource.kind, selected, String(revision), Date.now()))
     sendJson(response, 200, { kind: `${resource.kind}List`, apiVersion: resource.apiVersion, metadata: { resourceVersion: String(revision) }, items: selected })
   }
 
@@ -311,37 +318,6 @@ function withGeneratedName(body: JsonObject): JsonObject {
 
 function wantsTable(accept: string | undefined): boolean {
   return accept !== undefined && /as=Table/.test(accept)
-}
-
-/** A minimal server-side Table: name and age for every kind (per-kind columns come later). */
-function table(items: readonly JsonObject[], resourceVersion: string): JsonObject {
-  const now = Date.now()
-  return {
-    kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
-    metadata: { resourceVersion },
-    columnDefinitions: [
-      { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
-      { name: 'Age', type: 'string', format: '', description: 'Time since creation.', priority: 0 },
-    ],
-    rows: items.map((object) => {
-      const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
-      const createdMs = Date.parse(String(metadata['creationTimestamp'] ?? ''))
-      return {
-        cells: [String(metadata['name'] ?? ''), Number.isFinite(createdMs) ? humanDuration(now - createdMs) : '<unknown>'],
-        object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata },
-      }
-    }),
-  }
-}
-
-function humanDuration(ms: number): string {
-  const seconds = Math.max(0, Math.floor(ms / 1000))
-  if (seconds < 120) return `${seconds}s`
-  const minutes = Math.floor(seconds / 60)
-  if (minutes < 120) return `${minutes}m`
-  const hours = Math.floor(minutes / 60)
-  return hours < 48 ? `${hours}h` : `${Math.floor(hours / 24)}d`
 }
 
 async function readBody(request: IncomingMessage): Promise<string> {
