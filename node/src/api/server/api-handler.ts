@@ -14,11 +14,15 @@ import { isJsonObject, type JsonObject } from '../machinery/canonical.ts'
 import { applyPatch, patchTypeFromContentType } from '../machinery/patch.ts'
 import { allowFieldLabels, parseFieldSelector, parseLabelSelector } from '../machinery/selectors.ts'
 import { fieldInvalid, type FieldError } from '../machinery/field-errors.ts'
-import { dns1123SubdomainErrors, labelValueErrors, qualifiedNameErrors } from '../machinery/names.ts'
+import { dns1123SubdomainErrors, generateName, labelValueErrors, qualifiedNameErrors } from '../machinery/names.ts'
+import { randomFromEntropy } from '../../../../lib/random.ts'
 import { badRequest, invalid, methodNotAllowed, notFound, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
 import { buildTable } from './table-columns.ts'
+
+/** Suffixes for generateName; not replayed, so entropy-seeded. */
+const NAME_RANDOM = randomFromEntropy()
 
 const NAMESPACES: ResourceRef = { group: '', resource: 'namespaces', kind: 'Namespace', apiVersion: 'v1', namespaced: false }
 
@@ -310,10 +314,7 @@ function withGeneratedName(body: JsonObject): JsonObject {
   const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
   const prefix = metadata['generateName']
   if (typeof prefix !== 'string' || prefix === '') throw badRequest('metadata.name or metadata.generateName is required')
-  const alphabet = 'bcdfghjklmnpqrstvwxz2456789'
-  let suffix = ''
-  for (let i = 0; i < 5; i++) suffix += alphabet[Math.floor(Math.random() * alphabet.length)]
-  return { ...body, metadata: { ...metadata, name: `${prefix}${suffix}` } }
+  return { ...body, metadata: { ...metadata, name: generateName(prefix, NAME_RANDOM) } }
 }
 
 function wantsTable(accept: string | undefined): boolean {
