@@ -27,6 +27,18 @@ function httpsGet(url: string, ca: string, token?: string): Promise<{ status: nu
   })
 }
 
+function httpsRequestJson(url: string, ca: string, token: string, method: string, contentType: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const request = httpsRequest(url, { ca, method, headers: { authorization: `Bearer ${token}`, 'content-type': contentType }, timeout: 5000 }, (response) => {
+      let text = ''
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
+      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, body: text }))
+    })
+    request.on('error', reject)
+    request.end(body)
+  })
+}
+
 const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
 const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
 const run = promisify(execFile)
@@ -107,6 +119,18 @@ if (!existsSync(KUBECTL)) {
     const deployments = await kubectl('a', 'get', 'deploy', '-n', 'team-a')
     t.match(deployments.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+0\/3\s+0\s+0\s+\d+s/, 'kubectl get shows the Deployment columns')
     t.match((await kubectl('b', 'get', 'cm', 'settings', '-n', 'team-a')).stdout, /NAME\s+DATA\s+AGE\nsettings\s+1\s+/, 'and the ConfigMap columns for a single object')
+
+    // The scale and status subresources.
+    t.match((await kubectl('c', 'scale', 'deploy', 'web', '-n', 'team-a', '--replicas=5')).stdout, /deployment.apps\/web scaled/, 'kubectl scale')
+    t.match((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+0\/5/, 'changes spec.replicas')
+    await kubectl('b', 'patch', 'deploy', 'web', '-n', 'team-a', '--type=merge', '-p', '{"status":{"readyReplicas":4}}')
+    t.match((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+0\/5/, 'status is not writable through the main resource')
+    const kubeconfigB = readFileSync(kubeconfigs.get('b')!, 'utf8')
+    const tokenB = /token: (\S+)/.exec(kubeconfigB)![1]!
+    const serverB = /server: (https:\/\/\S+)/.exec(kubeconfigB)![1]!
+    const statusWrite = await httpsRequestJson(`${serverB}/apis/apps/v1/namespaces/team-a/deployments/web/status`, ca, tokenB, 'PATCH', 'application/merge-patch+json', '{"status":{"readyReplicas":2,"replicas":5}}')
+    t.equal(statusWrite.status, 200, 'the status subresource accepts a merge patch')
+    t.match((await kubectl('c', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+2\/5/, 'and the new status shows on every node')
 
     await kubectl('a', 'label', 'configmap', 'settings', '-n', 'team-a', 'tier=backend')
     t.match((await kubectl('b', 'get', 'cm', '-n', 'team-a', '-l', 'tier=backend')).stdout, /settings/, 'label selector matches')

@@ -129,6 +129,8 @@ export class ApiHandler {
       apiVersion: target.group === '' ? target.version : `${target.group}/${target.version}`,
       namespaced: target.namespaced,
     }
+    if (target.subresource === 'scale' && target.name !== undefined) return this.scale(resource, target.namespace, target.name, request, response, url)
+    if (target.subresource === 'status' && target.name !== undefined) return this.status(resource, target.namespace, target.name, request, response, url)
     if (target.subresource !== undefined) throw methodNotAllowed(resource, `${request.method} on subresource ${target.subresource}`)
     const dryRun = url.searchParams.getAll('dryRun').includes('All')
     const namespace = target.namespace
@@ -159,6 +161,7 @@ export class ApiHandler {
       throw methodNotAllowed(resource, `${request.method} on a collection`)
     }
     const name = target.name
+    const keepStatus = target.definition.subresources.some((subresource) => subresource.name === 'status')
     switch (request.method) {
       case 'GET': {
         const object = await this.objects.get(resource, namespace, name)
@@ -169,7 +172,7 @@ export class ApiHandler {
         return sendJson(response, 200, object)
       }
       case 'PUT':
-        return sendJson(response, 200, await this.objects.update(resource, namespace, name, await readJsonObject(request), { dryRun }))
+        return sendJson(response, 200, await this.objects.update(resource, namespace, name, await readJsonObject(request), { dryRun, keepStatus }))
       case 'PATCH': {
         const type = patchTypeFromContentType(request.headers['content-type'], ['json', 'merge', 'strategic'])
         const patch = JSON.parse(await readBody(request)) as unknown
@@ -179,7 +182,7 @@ export class ApiHandler {
         const patchVersion = isJsonObject(patch) && isJsonObject(patch['metadata']) ? patch['metadata']['resourceVersion'] : undefined
         const metadata = isJsonObject(patched['metadata']) ? patched['metadata'] : {}
         const expected = patchVersion ?? (isJsonObject(current['metadata']) ? current['metadata']['resourceVersion'] : undefined)
-        return sendJson(response, 200, await this.objects.update(resource, namespace, name, { ...patched, metadata: { ...metadata, resourceVersion: expected ?? null } }, { dryRun }))
+        return sendJson(response, 200, await this.objects.update(resource, namespace, name, { ...patched, metadata: { ...metadata, resourceVersion: expected ?? null } }, { dryRun, keepStatus }))
       }
       case 'DELETE': {
         const options = await readDeleteOptions(request)
@@ -191,6 +194,67 @@ export class ApiHandler {
       default:
         throw methodNotAllowed(resource, String(request.method))
     }
+  }
+
+  /**
+   * The scale subresource (autoscaling/v1 Scale) of workloads: reads and writes `spec.replicas`
+   * of the parent, as `kubectl scale` and autoscalers expect.
+   */
+  private async scale(resource: ResourceRef, namespace: string | undefined, name: string, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const parent = await this.objects.get(resource, namespace, name)
+    const toScale = (object: JsonObject): JsonObject => {
+      const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+      const spec = isJsonObject(object['spec']) ? object['spec'] : {}
+      const status = isJsonObject(object['status']) ? object['status'] : {}
+      const selector = isJsonObject(spec['selector']) && isJsonObject(spec['selector']['matchLabels']) ? Object.entries(spec['selector']['matchLabels']).map(([key, value]) => `${key}=${String(value)}`).join(',') : ''
+      return {
+        kind: 'Scale',
+        apiVersion: 'autoscaling/v1',
+        metadata: { name: metadata['name'] ?? name, namespace: metadata['namespace'] ?? null, uid: metadata['uid'] ?? null, resourceVersion: metadata['resourceVersion'] ?? null, creationTimestamp: metadata['creationTimestamp'] ?? null },
+        spec: { replicas: typeof spec['replicas'] === 'number' ? spec['replicas'] : 1 },
+        status: { replicas: typeof status['replicas'] === 'number' ? status['replicas'] : 0, selector },
+      }
+    }
+    if (request.method === 'GET') return sendJson(response, 200, toScale(parent))
+    if (request.method !== 'PUT' && request.method !== 'PATCH') throw methodNotAllowed(resource, `${request.method} on scale`)
+    let desired: JsonObject
+    if (request.method === 'PUT') {
+      desired = await readJsonObject(request)
+    } else {
+      const type = patchTypeFromContentType(request.headers['content-type'], ['json', 'merge', 'strategic'])
+      desired = applyPatch(type as 'json' | 'merge' | 'strategic', toScale(parent), JSON.parse(await readBody(request)) as unknown)
+    }
+    const replicas = isJsonObject(desired['spec']) ? desired['spec']['replicas'] : undefined
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+      throw invalid({ group: 'autoscaling', kind: 'Scale' }, name, [fieldInvalid('spec.replicas', replicas ?? null, 'must be greater than or equal to 0')])
+    }
+    const desiredMetadata = isJsonObject(desired['metadata']) ? desired['metadata'] : {}
+    const parentMetadata = isJsonObject(parent['metadata']) ? parent['metadata'] : {}
+    const spec = isJsonObject(parent['spec']) ? parent['spec'] : {}
+    const updated = await this.objects.update(
+      resource,
+      namespace,
+      name,
+      { ...parent, metadata: { ...parentMetadata, resourceVersion: desiredMetadata['resourceVersion'] ?? parentMetadata['resourceVersion'] ?? null }, spec: { ...spec, replicas } },
+      { dryRun: url.searchParams.getAll('dryRun').includes('All') },
+    )
+    sendJson(response, 200, toScale(updated))
+  }
+
+  /** The status subresource: reads the object; writes change only `status` (never spec or metadata). */
+  private async status(resource: ResourceRef, namespace: string | undefined, name: string, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const current = await this.objects.get(resource, namespace, name)
+    if (request.method === 'GET') return sendJson(response, 200, current)
+    let desired: JsonObject
+    if (request.method === 'PUT') desired = await readJsonObject(request)
+    else if (request.method === 'PATCH') {
+      const type = patchTypeFromContentType(request.headers['content-type'], ['json', 'merge', 'strategic'])
+      desired = applyPatch(type as 'json' | 'merge' | 'strategic', current, JSON.parse(await readBody(request)) as unknown)
+    } else throw methodNotAllowed(resource, `${request.method} on status`)
+    const desiredMetadata = isJsonObject(desired['metadata']) ? desired['metadata'] : {}
+    const currentMetadata = isJsonObject(current['metadata']) ? current['metadata'] : {}
+    const next: JsonObject = { ...current, status: desired['status'] ?? null, metadata: { ...currentMetadata, resourceVersion: desiredMetadata['resourceVersion'] ?? currentMetadata['resourceVersion'] ?? null } }
+    sendJson(response, 200, await this.objects.update(resource, namespace, name, next, { dryRun: url.searchParams.getAll('dryRun').includes('All') }))
   }
 
   /** Namespaced objects can only be created in a namespace that exists (404 otherwise). */

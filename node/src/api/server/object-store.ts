@@ -124,7 +124,7 @@ export class ObjectStore {
    * otherwise); identity fields are kept from the stored object; generation moves only when
    * `spec` changes.
    */
-  async update(resource: ResourceRef, namespace: string | undefined, name: string, object: JsonObject, options: { dryRun?: boolean } = {}): Promise<JsonObject> {
+  async update(resource: ResourceRef, namespace: string | undefined, name: string, object: JsonObject, options: { dryRun?: boolean; keepStatus?: boolean } = {}): Promise<JsonObject> {
     const key = objectKey(resource, namespace, name)
     await this.backend.readBarrier()
     const current = this.backend.get(key)
@@ -140,6 +140,8 @@ export class ObjectStore {
     const generation = Number(currentMetadata['generation'] ?? 1) + (specChanged ? 1 : 0)
     const next: JsonObject = {
       ...object,
+      // Resources with a status subresource take status only through it.
+      ...(options.keepStatus === true ? { status: currentObject['status'] ?? null } : {}),
       metadata: {
         ...metadata,
         name,
