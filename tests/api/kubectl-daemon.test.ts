@@ -120,6 +120,14 @@ if (!existsSync(KUBECTL)) {
     t.match(deployments.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+0\/3\s+0\s+0\s+\d+s/, 'kubectl get shows the Deployment columns')
     t.match((await kubectl('b', 'get', 'cm', 'settings', '-n', 'team-a')).stdout, /NAME\s+DATA\s+AGE\nsettings\s+1\s+/, 'and the ConfigMap columns for a single object')
 
+    // Defaults are applied and printed; a selector that misses the template labels is refused.
+    const defaulted = await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'yaml')
+    t.match(defaulted.stdout, /revisionHistoryLimit: 10/, 'Deployment defaults are stored')
+    t.match(defaulted.stdout, /imagePullPolicy: IfNotPresent/, 'and container defaults')
+    const broken = join(work, 'broken.yaml')
+    writeFileSync(broken, deployment(1).replace('  selector: {matchLabels: {app: web}}', '  selector: {matchLabels: {app: other}}').replace('name: web\n  namespace', 'name: broken\n  namespace'))
+    t.match((await kubectl('b', 'apply', '-f', broken)).stderr, /The Deployment "broken" is invalid: spec.template.metadata.labels: Invalid value: .*`selector` does not match template `labels`/, 'a selector that misses the template is 422 Invalid')
+
     // The scale and status subresources.
     t.match((await kubectl('c', 'scale', 'deploy', 'web', '-n', 'team-a', '--replicas=5')).stdout, /deployment.apps\/web scaled/, 'kubectl scale')
     t.match((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+0\/5/, 'changes spec.replicas')

@@ -19,6 +19,7 @@ import { randomFromEntropy } from '../../../../lib/random.ts'
 import { badRequest, invalid, methodNotAllowed, notFound, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
+import { applyDefaults, validateKind } from './kinds.ts'
 import { buildTable } from './table-columns.ts'
 
 /** Suffixes for generateName; not replayed, so entropy-seeded. */
@@ -142,9 +143,10 @@ export class ApiHandler {
         const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
         const named = typeof metadata['name'] === 'string' && metadata['name'] !== '' ? body : withGeneratedName(body)
         validateObjectMeta(resource, named, namespace)
+        const defaulted = this.admit(resource, named)
         const targetNamespace = namespace ?? stringOr(metadata['namespace']) ?? 'default'
         if (resource.namespaced) await this.requireNamespace(targetNamespace)
-        const created = await this.objects.create(resource, namespace ?? stringOr(metadata['namespace']), named, { dryRun })
+        const created = await this.objects.create(resource, namespace ?? stringOr(metadata['namespace']), defaulted, { dryRun })
         return sendJson(response, 201, created)
       }
       if (request.method === 'DELETE') {
@@ -172,12 +174,12 @@ export class ApiHandler {
         return sendJson(response, 200, object)
       }
       case 'PUT':
-        return sendJson(response, 200, await this.objects.update(resource, namespace, name, await readJsonObject(request), { dryRun, keepStatus }))
+        return sendJson(response, 200, await this.objects.update(resource, namespace, name, this.admit(resource, await readJsonObject(request)), { dryRun, keepStatus }))
       case 'PATCH': {
         const type = patchTypeFromContentType(request.headers['content-type'], ['json', 'merge', 'strategic'])
         const patch = JSON.parse(await readBody(request)) as unknown
         const current = await this.objects.get(resource, namespace, name)
-        const patched = applyPatch(type as 'json' | 'merge' | 'strategic', current, patch)
+        const patched = this.admit(resource, applyPatch(type as 'json' | 'merge' | 'strategic', current, patch))
         // A patch may carry metadata.resourceVersion (kubectl diff does): then it must match.
         const patchVersion = isJsonObject(patch) && isJsonObject(patch['metadata']) ? patch['metadata']['resourceVersion'] : undefined
         const metadata = isJsonObject(patched['metadata']) ? patched['metadata'] : {}
@@ -255,6 +257,17 @@ export class ApiHandler {
     const currentMetadata = isJsonObject(current['metadata']) ? current['metadata'] : {}
     const next: JsonObject = { ...current, status: desired['status'] ?? null, metadata: { ...currentMetadata, resourceVersion: desiredMetadata['resourceVersion'] ?? currentMetadata['resourceVersion'] ?? null } }
     sendJson(response, 200, await this.objects.update(resource, namespace, name, next, { dryRun: url.searchParams.getAll('dryRun').includes('All') }))
+  }
+
+  /** Defaults an object for its kind and rejects it with 422 Invalid when it breaks the kind's rules. */
+  private admit(resource: ResourceRef, object: JsonObject): JsonObject {
+    const defaulted = applyDefaults(resource.kind, object)
+    const errors = validateKind(resource.kind, defaulted)
+    if (errors.length > 0) {
+      const metadata = isJsonObject(defaulted['metadata']) ? defaulted['metadata'] : {}
+      throw invalid({ group: resource.group, kind: resource.kind }, String(metadata['name'] ?? ''), errors)
+    }
+    return defaulted
   }
 
   /** Namespaced objects can only be created in a namespace that exists (404 otherwise). */
