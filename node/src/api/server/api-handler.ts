@@ -18,7 +18,7 @@ import { dns1123SubdomainErrors, generateName, labelValueErrors, qualifiedNameEr
 import { randomFromEntropy } from '../../../../lib/random.ts'
 import { badRequest, invalid, methodNotAllowed, notFound, pathNotFound, requestEntityTooLarge, successStatus, toStatus, resourceVersionTooOld } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
-import type { ObjectStore, ResourceRef } from './object-store.ts'
+import { metadataOf, type ObjectStore, type ResourceRef } from './object-store.ts'
 import { applyDefaults, validateKind } from './kinds.ts'
 import { buildTable } from './table-columns.ts'
 
@@ -140,7 +140,7 @@ export class ApiHandler {
       if (request.method === 'GET') return this.list(resource, namespace, request, response, url)
       if (request.method === 'POST') {
         const body = await readJsonObject(request)
-        const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
+        const metadata = metadataOf(body)
         const named = typeof metadata['name'] === 'string' && metadata['name'] !== '' ? body : withGeneratedName(body)
         validateObjectMeta(resource, named, namespace)
         const defaulted = this.admit(resource, named)
@@ -155,7 +155,7 @@ export class ApiHandler {
         const { items } = await this.objects.list(resource, namespace)
         const deleted: JsonObject[] = []
         for (const item of items.filter(filter)) {
-          const metadata = isJsonObject(item['metadata']) ? item['metadata'] : {}
+          const metadata = metadataOf(item)
           deleted.push(await this.objects.delete(resource, stringOr(metadata['namespace']), String(metadata['name']), { dryRun }))
         }
         return sendJson(response, 200, { kind: `${resource.kind}List`, apiVersion: resource.apiVersion, metadata: {}, items: deleted })
@@ -168,7 +168,7 @@ export class ApiHandler {
       case 'GET': {
         const object = await this.objects.get(resource, namespace, name)
         if (wantsTable(request.headers.accept)) {
-          const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+          const metadata = metadataOf(object)
           return sendJson(response, 200, buildTable(resource.kind, [object], String(metadata['resourceVersion'] ?? ''), Date.now()))
         }
         return sendJson(response, 200, object)
@@ -182,15 +182,15 @@ export class ApiHandler {
         const patched = this.admit(resource, applyPatch(type as 'json' | 'merge' | 'strategic', current, patch))
         // A patch may carry metadata.resourceVersion (kubectl diff does): then it must match.
         const patchVersion = isJsonObject(patch) && isJsonObject(patch['metadata']) ? patch['metadata']['resourceVersion'] : undefined
-        const metadata = isJsonObject(patched['metadata']) ? patched['metadata'] : {}
-        const expected = patchVersion ?? (isJsonObject(current['metadata']) ? current['metadata']['resourceVersion'] : undefined)
+        const metadata = metadataOf(patched)
+        const expected = patchVersion ?? metadataOf(current)['resourceVersion']
         return sendJson(response, 200, await this.objects.update(resource, namespace, name, { ...patched, metadata: { ...metadata, resourceVersion: expected ?? null } }, { dryRun, keepStatus }))
       }
       case 'DELETE': {
         const options = await readDeleteOptions(request)
         const deleted = await this.objects.delete(resource, namespace, name, { dryRun, ...(options.uid !== undefined ? { uid: options.uid } : {}) })
         if (resource.group === '' && resource.resource === 'namespaces' && !dryRun) await this.deleteNamespaceContents(name)
-        const metadata = isJsonObject(deleted['metadata']) ? deleted['metadata'] : {}
+        const metadata = metadataOf(deleted)
         return sendJson(response, 200, successStatus({ name, ...(resource.group !== '' ? { group: resource.group } : {}), kind: resource.resource, uid: String(metadata['uid'] ?? '') }))
       }
       default:
@@ -205,7 +205,7 @@ export class ApiHandler {
   private async scale(resource: ResourceRef, namespace: string | undefined, name: string, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     const parent = await this.objects.get(resource, namespace, name)
     const toScale = (object: JsonObject): JsonObject => {
-      const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+      const metadata = metadataOf(object)
       const spec = isJsonObject(object['spec']) ? object['spec'] : {}
       const status = isJsonObject(object['status']) ? object['status'] : {}
       const selector = isJsonObject(spec['selector']) && isJsonObject(spec['selector']['matchLabels']) ? Object.entries(spec['selector']['matchLabels']).map(([key, value]) => `${key}=${String(value)}`).join(',') : ''
@@ -230,8 +230,8 @@ export class ApiHandler {
     if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
       throw invalid({ group: 'autoscaling', kind: 'Scale' }, name, [fieldInvalid('spec.replicas', replicas ?? null, 'must be greater than or equal to 0')])
     }
-    const desiredMetadata = isJsonObject(desired['metadata']) ? desired['metadata'] : {}
-    const parentMetadata = isJsonObject(parent['metadata']) ? parent['metadata'] : {}
+    const desiredMetadata = metadataOf(desired)
+    const parentMetadata = metadataOf(parent)
     const spec = isJsonObject(parent['spec']) ? parent['spec'] : {}
     const updated = await this.objects.update(
       resource,
@@ -253,8 +253,8 @@ export class ApiHandler {
       const type = patchTypeFromContentType(request.headers['content-type'], ['json', 'merge', 'strategic'])
       desired = applyPatch(type as 'json' | 'merge' | 'strategic', current, JSON.parse(await readBody(request)) as unknown)
     } else throw methodNotAllowed(resource, `${request.method} on status`)
-    const desiredMetadata = isJsonObject(desired['metadata']) ? desired['metadata'] : {}
-    const currentMetadata = isJsonObject(current['metadata']) ? current['metadata'] : {}
+    const desiredMetadata = metadataOf(desired)
+    const currentMetadata = metadataOf(current)
     const next: JsonObject = { ...current, status: desired['status'] ?? null, metadata: { ...currentMetadata, resourceVersion: desiredMetadata['resourceVersion'] ?? currentMetadata['resourceVersion'] ?? null } }
     sendJson(response, 200, await this.objects.update(resource, namespace, name, next, { dryRun: url.searchParams.getAll('dryRun').includes('All') }))
   }
@@ -264,7 +264,7 @@ export class ApiHandler {
     const defaulted = applyDefaults(resource.kind, object)
     const errors = validateKind(resource.kind, defaulted)
     if (errors.length > 0) {
-      const metadata = isJsonObject(defaulted['metadata']) ? defaulted['metadata'] : {}
+      const metadata = metadataOf(defaulted)
       throw invalid({ group: resource.group, kind: resource.kind }, String(metadata['name'] ?? ''), errors)
     }
     return defaulted
@@ -287,7 +287,7 @@ export class ApiHandler {
       const resource: ResourceRef = { group: definition.group, resource: definition.name, kind: definition.kind, apiVersion: definition.group === '' ? definition.version : `${definition.group}/${definition.version}`, namespaced: true }
       const { items } = await this.objects.list(resource, namespace)
       for (const item of items) {
-        const metadata = isJsonObject(item['metadata']) ? item['metadata'] : {}
+        const metadata = metadataOf(item)
         await this.objects.delete(resource, namespace, String(metadata['name'])).catch((error: { code?: number }) => {
           // Someone else deleted it meanwhile: that is the goal anyway.
           if (error.code !== 404 && error.code !== 409) throw error
@@ -308,7 +308,7 @@ export class ApiHandler {
     const labels = parseLabelSelector(url.searchParams.get('labelSelector') ?? '')
     const fields = parseFieldSelector(url.searchParams.get('fieldSelector') ?? '', allowFieldLabels(['spec.nodeName', 'status.phase', 'involvedObject.name', 'involvedObject.namespace', 'involvedObject.kind', 'involvedObject.uid']))
     return (object) => {
-      const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+      const metadata = metadataOf(object)
       return labels.matches(metadata['labels'] as Record<string, string> | undefined) && fields.matches(object)
     }
   }
@@ -368,7 +368,7 @@ export class ApiHandler {
  * matches the path, labels that are valid keys and values. Invalid objects get 422 Invalid.
  */
 function validateObjectMeta(resource: ResourceRef, object: JsonObject, pathNamespace: string | undefined): void {
-  const metadata = isJsonObject(object['metadata']) ? object['metadata'] : {}
+  const metadata = metadataOf(object)
   const name = String(metadata['name'] ?? '')
   const errors: FieldError[] = dns1123SubdomainErrors(name).map((detail) => fieldInvalid('metadata.name', name, detail))
   const namespace = metadata['namespace']
@@ -388,7 +388,7 @@ function stringOr(value: unknown): string | undefined {
 }
 
 function withGeneratedName(body: JsonObject): JsonObject {
-  const metadata = isJsonObject(body['metadata']) ? body['metadata'] : {}
+  const metadata = metadataOf(body)
   const prefix = metadata['generateName']
   if (typeof prefix !== 'string' || prefix === '') throw badRequest('metadata.name or metadata.generateName is required')
   return { ...body, metadata: { ...metadata, name: generateName(prefix, NAME_RANDOM) } }

@@ -53,11 +53,12 @@ export function objectKey(resource: ResourceRef, namespace: string | undefined, 
 /** The object as clients see it: stored JSON plus kind, apiVersion and resourceVersion. */
 export function decodeObject(resource: ResourceRef, item: KeyValue): JsonObject {
   const object = JSON.parse(decoder.decode(item.value)) as JsonObject
-  const metadata = (isJsonObject(object['metadata']) ? object['metadata'] : {}) as JsonObject
+  const metadata = metadataOf(object)
   return { ...object, kind: resource.kind, apiVersion: resource.apiVersion, metadata: { ...metadata, resourceVersion: String(item.modRevision) } }
 }
 
-function metadataOf(object: JsonObject): JsonObject {
+/** An object's `metadata`, or an empty object when it has none. */
+export function metadataOf(object: JsonObject): JsonObject {
   return isJsonObject(object['metadata']) ? object['metadata'] : {}
 }
 

@@ -4,6 +4,7 @@
  * Name and Age.
  */
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
+import { metadataOf } from './object-store.ts'
 
 export interface ColumnDefinition {
   readonly name: string
@@ -132,7 +133,7 @@ export function buildTable(kind: string, items: readonly JsonObject[], resourceV
     columnDefinitions: columns.map(({ name, type, format, description, priority }) => ({ name, type, format, description, priority })),
     rows: items.map((object) => ({
       cells: columns.map((definition) => definition.cell(object, nowMs)),
-      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: isJsonObject(object['metadata']) ? object['metadata'] : {} },
+      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: metadataOf(object) },
     })),
   }
 }
