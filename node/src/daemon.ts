@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { Packr } from 'msgpackr'
 import { ClockOs } from '../../lib/clock.ts'
 import { FlotillaError, NotLeaderError, TimeoutError } from '../../lib/errors.ts'
+import { waitFor } from '../../lib/poll.ts'
 import { randomFromEntropy } from '../../lib/random.ts'
 import { GossipLibp2p } from '../../network/src/libp2p/gossip-libp2p.ts'
 import { Libp2pHost } from '../../network/src/libp2p/host-libp2p.ts'
@@ -237,10 +238,10 @@ export class Daemon {
       throw new FlotillaError('Cannot leave: this is the only voter of the cluster (it would lose its data)')
     }
     await this.write({ op: 'put', key: LEAVING_PREFIX + self, value: new Uint8Array([1]) })
-    await waitUntil(30_000, () => {
+    await waitFor('the leader to remove this node', 30_000, () => {
       const current = this.raft.status()
-      return !current.voters.includes(self) && !current.learners.includes(self)
-    })
+      return !current.voters.includes(self) && !current.learners.includes(self) ? true : undefined
+    }, 100)
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -626,13 +627,4 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   const text = JSON.stringify(body, (_key, value: unknown) => (value instanceof Uint8Array ? new TextDecoder().decode(value) : value))
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   response.end(text)
-}
-
-/** Polls `condition` every 100 ms; throws TimeoutError after `timeoutMs`. */
-async function waitUntil(timeoutMs: number, condition: () => boolean): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!condition()) {
-    if (performance.now() > deadline) throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the leader to remove this node`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }

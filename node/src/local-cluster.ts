@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { TimeoutError } from '../../lib/errors.ts'
+import { waitFor } from '../../lib/poll.ts'
 import { freePort } from './free-port.ts'
 
 export interface ReplicaStatus {
@@ -29,16 +29,7 @@ interface Replica {
 
 const REPLICA_MAIN = join(import.meta.dirname, 'replica-main.ts')
 
-/** Polls `probe` every 20 ms until it returns a value; throws TimeoutError after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs
-  while (performance.now() < deadline) {
-    const value = await probe()
-    if (value !== undefined) return value
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what}`)
-}
+export { waitFor }
 
 export class LocalCluster {
   readonly dataRoot = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'))

@@ -10,6 +10,7 @@ import type { Test } from 'tap'
 import { TimeoutError } from '../../lib/errors.ts'
 import { RandomXoshiro } from '../../lib/random.ts'
 import type { PeerId, Transport } from '../../network/src/transport.ts'
+import { waitFor as waitForCondition } from '../../lib/poll.ts'
 
 /** What a suite run needs from an implementation. */
 export interface TransportHarness {
@@ -26,11 +27,7 @@ const POLL_MS = 2
 
 /** Resolves once `condition` holds; throws TimeoutError after `deadlineMs`. */
 export async function waitFor(what: string, condition: () => boolean, deadlineMs = DEADLINE_MS): Promise<void> {
-  const deadline = performance.now() + deadlineMs
-  while (!condition()) {
-    if (performance.now() > deadline) throw new TimeoutError(`timed out after ${deadlineMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
-  }
+  await waitForCondition(what, deadlineMs, () => (condition() ? true : undefined), POLL_MS)
 }
 
 export interface Received {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { waitFor as waitForCondition } from '../../lib/poll.ts'
 import { RandomXoshiro } from '../../lib/random.ts'
 import { NetworkMemory } from '../../network/src/sim/transport-memory.ts'
 import { encodeKvCommand, KvStateMachine } from '../../node/src/kv-state-machine.ts'
@@ -95,15 +96,11 @@ class Cluster {
   }
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+/** Polls every 10 ms: in-process nodes move fast. */
+function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  return waitForCondition(what, timeoutMs, probe, 10)
 }
+
 
 t.test('RaftNode replicates writes from any node and serves linearizable reads everywhere', async (t) => {
   const cluster = new Cluster()

@@ -6,6 +6,7 @@ import { encodeCommand, type ResultOf, type StoreCommand } from '../../node/src/
 import type { BatchOperation } from '../../node/src/raft-node.ts'
 import type { RevisionedStore } from '../../node/src/store/revisioned-store.ts'
 import type { StoreEvent, WatchFilter } from '../../node/src/store/watch-hub.ts'
+import { waitFor as waitForCondition } from '../../lib/poll.ts'
 
 export const encoder = new TextEncoder()
 export const decoder = new TextDecoder()
@@ -71,14 +72,8 @@ export class Recorder {
 }
 
 /** Polls `probe` every few milliseconds until it returns a value other than undefined. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
+export function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  return waitForCondition(what, timeoutMs, probe, 2)
 }
 
 /** Lets every queued microtask and immediate run (watch delivery is asynchronous). */
