@@ -48,6 +48,7 @@ import type { FrameHandler, PeerId, Transport, TransportStats } from '../transpo
 import { encodeFrameHeader, Fifo, FrameDecoder } from './framing.ts'
 import { parsePeerMultiaddr, type Libp2pHost } from './host-libp2p.ts'
 import { TokenBucket } from './token-bucket.ts'
+import { jitteredBackoffMs } from '../backoff.ts'
 
 /** The libp2p protocol id of Raft frames. */
 export const RAFT_PROTOCOL = '/flotilla/raft/1.0.0'
@@ -560,8 +561,7 @@ export class TransportLibp2p implements Transport {
    */
   private scheduleReconnect(link: PeerLink): void {
     const { reconnectDelayMsMin, reconnectDelayMsMax } = this.config
-    const ceilingMs = Math.min(reconnectDelayMsMax, reconnectDelayMsMin * 2 ** Math.min(link.failures, 30))
-    const delayMs = ceilingMs / 2 + (this.random.float() * ceilingMs) / 2
+    const delayMs = jitteredBackoffMs(link.failures, reconnectDelayMsMin, reconnectDelayMsMax, this.random)
     link.failures++
     link.state = 'backoff'
     link.reconnectTimer = setTimeout(() => {

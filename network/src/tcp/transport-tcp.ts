@@ -22,6 +22,7 @@ import { assert } from '../../../lib/assert.ts'
 import { FlotillaError, InvalidConfigError } from '../../../lib/errors.ts'
 import type { Random } from '../../../lib/random.ts'
 import type { FrameHandler, PeerId, Transport, TransportStats } from '../transport.ts'
+import { jitteredBackoffMs } from '../backoff.ts'
 
 /** Listening failed in `start` (address in use, no permission, bad host). */
 export class TransportListenError extends FlotillaError {
@@ -620,8 +621,7 @@ export class TransportTcp implements Transport {
    */
   private scheduleReconnect(link: PeerLink): void {
     const { reconnectDelayMsMin, reconnectDelayMsMax } = this.config
-    const ceilingMs = Math.min(reconnectDelayMsMax, reconnectDelayMsMin * 2 ** Math.min(link.failures, 30))
-    const delayMs = ceilingMs / 2 + (this.random.float() * ceilingMs) / 2
+    const delayMs = jitteredBackoffMs(link.failures, reconnectDelayMsMin, reconnectDelayMsMax, this.random)
     link.failures++
     link.state = 'backoff'
     link.reconnectTimer = setTimeout(() => {
