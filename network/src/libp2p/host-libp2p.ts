@@ -55,6 +55,7 @@ import {
   type GossipLibp2pConfig,
   type ResolvedGossipConfig,
 } from './gossip-libp2p.ts'
+import { jitteredBackoffMs } from '../backoff.ts'
 
 /** `dial` could not connect to a peer (unreachable, refused, wrong peer id, timed out). */
 export class PeerDialError extends FlotillaError {
@@ -498,8 +499,7 @@ export class Libp2pHost {
   /** Redials a known peer after libp2p gave up, with capped exponential backoff and equal jitter. */
   private scheduleRedial(peer: KnownPeer): void {
     if (peer.redialTimer !== undefined) return
-    const ceilingMs = Math.min(REDIAL_DELAY_MS_MAX, REDIAL_DELAY_MS_MIN * 2 ** Math.min(peer.redialFailures, 20))
-    const delayMs = ceilingMs / 2 + (this.random.float() * ceilingMs) / 2
+    const delayMs = jitteredBackoffMs(peer.redialFailures, REDIAL_DELAY_MS_MIN, REDIAL_DELAY_MS_MAX, this.random)
     peer.redialTimer = setTimeout(() => {
       peer.redialTimer = undefined
       const node = this.node
