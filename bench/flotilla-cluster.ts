@@ -29,6 +29,7 @@ import {
   spawnServer,
   tailOfFile,
 } from './processes.ts'
+import type { ReplicaStatus } from '../node/src/local-cluster.ts'
 
 /** The repository root (this file is bench/flotilla-cluster.ts). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -43,18 +44,6 @@ export class ReplicaProgramMissingError extends FlotillaError {
 
 /** Deadline for one status probe while waiting for the cluster. */
 const PROBE_TIMEOUT_MS = 1_000
-
-type Role = 'leader' | 'follower' | 'candidate' | 'pre-candidate'
-
-interface ReplicaStatus {
-  readonly id: string
-  readonly role: Role
-  readonly leader: string
-  readonly term: number
-  readonly commit: number
-  readonly applied: number
-  readonly pid: number
-}
 
 interface Replica {
   readonly id: string
