@@ -115,9 +115,10 @@ export class ObjectStore {
       if (this.backend.get(key) !== undefined) throw alreadyExists(resource, name)
       return { ...stored, kind: resource.kind, apiVersion: resource.apiVersion }
     }
-    const result = await this.backend.write({ op: 'put', key, value: encodeForStorage(stored), ifModRevision: 0 })
+    const value = encodeForStorage(stored)
+    const result = await this.backend.write({ op: 'put', key, value, ifModRevision: 0 })
     if (!result.ok) throw alreadyExists(resource, name)
-    return decodeObject(resource, { key, value: encodeForStorage(stored), createRevision: result.revision, modRevision: result.revision, version: 1 })
+    return decodeObject(resource, { key, value, createRevision: result.revision, modRevision: result.revision, version: 1 })
   }
 
   /**
