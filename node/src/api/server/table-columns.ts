@@ -1,7 +1,7 @@
 /**
  * Server-side printing: the columns `kubectl get` shows for each kind, computed from the object
- * (kubectl asks for `as=Table` and prints what the server says). Kinds without an entry get
- * Name and Age.
+ * (kubectl asks for `as=Table` and prints what the server says). Column names, order and wide-only
+ * columns (priority 1) follow kube-apiserver's printers; kinds without an entry get Name and Age.
  */
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
 import { metadataOf } from './object-store.ts'
@@ -19,6 +19,9 @@ interface Column extends ColumnDefinition {
   readonly cell: (object: JsonObject, nowMs: number) => string | number
 }
 
+/** What each row carries besides its cells (`includeObject` query parameter of the request). */
+export type IncludeObject = 'None' | 'Metadata' | 'Object'
+
 function field(object: JsonValue | undefined, ...path: string[]): JsonValue | undefined {
   let current: JsonValue | undefined = object
   for (const key of path) current = isJsonObject(current) ? current[key] : undefined
@@ -33,6 +36,8 @@ function text(value: JsonValue | undefined, fallback = '<none>'): string {
   return typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : fallback
 }
 
+const number = (value: JsonValue | undefined): number => (typeof value === 'number' ? value : 0)
+
 /** Kubernetes' short age format: 45s, 12m, 5h, 3d. */
 export function humanAge(ms: number): string {
   const seconds = Math.max(0, Math.floor(ms / 1000))
@@ -43,52 +48,133 @@ export function humanAge(ms: number): string {
   return hours < 48 ? `${hours}h` : `${Math.floor(hours / 24)}d`
 }
 
-const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0, cell: (object) => text(field(object, 'metadata', 'name'), '') }
-const AGE: Column = {
-  name: 'Age',
-  type: 'string',
-  format: '',
-  description: 'Time since the object was created.',
-  priority: 0,
-  cell: (object, nowMs) => {
-    const created = Date.parse(text(field(object, 'metadata', 'creationTimestamp'), ''))
-    return Number.isFinite(created) ? humanAge(nowMs - created) : '<unknown>'
-  },
+function ageSince(timestamp: JsonValue | undefined, nowMs: number): string {
+  const time = Date.parse(text(timestamp, ''))
+  return Number.isFinite(time) ? humanAge(nowMs - time) : '<unknown>'
 }
 
 function column(name: string, cell: Column['cell'], options: Partial<ColumnDefinition> = {}): Column {
   return { name, type: 'string', format: '', description: name, priority: 0, ...options, cell }
 }
 
-const number = (value: JsonValue | undefined): number => (typeof value === 'number' ? value : 0)
+function wide(name: string, cell: Column['cell']): Column {
+  return column(name, cell, { priority: 1 })
+}
+
+const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0, cell: (object) => text(field(object, 'metadata', 'name'), '') }
+const AGE: Column = column('Age', (object, nowMs) => ageSince(field(object, 'metadata', 'creationTimestamp'), nowMs), { description: 'Time since the object was created.' })
+
+/** `a=b,c=d` for a label map, `<none>` when empty. */
+function labelMap(value: JsonValue | undefined): string {
+  if (!isJsonObject(value)) return '<none>'
+  const pairs = Object.entries(value).map(([key, entry]) => `${key}=${String(entry)}`)
+  return pairs.length > 0 ? pairs.join(',') : '<none>'
+}
+
+/** A LabelSelector (matchLabels + matchExpressions) in selector syntax. */
+function selectorText(selector: JsonValue | undefined): string {
+  if (!isJsonObject(selector)) return '<none>'
+  const parts = isJsonObject(selector['matchLabels']) ? Object.entries(selector['matchLabels']).map(([key, value]) => `${key}=${String(value)}`) : []
+  for (const expression of list(selector['matchExpressions'])) {
+    const key = text(field(expression, 'key'), '')
+    const values = list(field(expression, 'values')).map(String).join(',')
+    switch (field(expression, 'operator')) {
+      case 'In':
+        parts.push(`${key} in (${values})`)
+        break
+      case 'NotIn':
+        parts.push(`${key} notin (${values})`)
+        break
+      case 'Exists':
+        parts.push(key)
+        break
+      case 'DoesNotExist':
+        parts.push(`!${key}`)
+        break
+    }
+  }
+  return parts.length > 0 ? parts.join(',') : '<none>'
+}
+
+function templateContainers(workload: JsonObject): JsonValue[] {
+  return list(field(workload, 'spec', 'template', 'spec', 'containers'))
+}
+
+const CONTAINERS = wide('Containers', (workload) => text(templateContainers(workload).map((container) => text(field(container, 'name'), '')).join(',')))
+const IMAGES = wide('Images', (workload) => text(templateContainers(workload).map((container) => text(field(container, 'image'), '')).join(',')))
+const SELECTOR = wide('Selector', (workload) => selectorText(field(workload, 'spec', 'selector')))
+
+/**
+ * The STATUS column of a pod, as kubectl prints it: Terminating, Init:n/m, a waiting or terminated
+ * container's reason (CrashLoopBackOff, ContainerCreating, Completed, Error …), else the phase.
+ */
+export function podStatusText(pod: JsonObject): string {
+  if (field(pod, 'metadata', 'deletionTimestamp') !== undefined) return field(pod, 'status', 'reason') === 'NodeLost' ? 'Unknown' : 'Terminating'
+  let reason = text(field(pod, 'status', 'reason'), text(field(pod, 'status', 'phase'), 'Pending'))
+  const initStatuses = list(field(pod, 'status', 'initContainerStatuses'))
+  const initCount = list(field(pod, 'spec', 'initContainers')).length
+  for (const [index, status] of initStatuses.entries()) {
+    const terminated = field(status, 'state', 'terminated')
+    if (isJsonObject(terminated) && terminated['exitCode'] === 0) continue
+    if (isJsonObject(terminated)) return `Init:${text(terminated['reason'], `ExitCode:${number(terminated['exitCode'])}`)}`
+    const waiting = text(field(status, 'state', 'waiting', 'reason'), '')
+    return waiting !== '' && waiting !== 'PodInitializing' ? `Init:${waiting}` : `Init:${index}/${initCount}`
+  }
+  let running = false
+  for (const status of [...list(field(pod, 'status', 'containerStatuses'))].reverse()) {
+    const waiting = text(field(status, 'state', 'waiting', 'reason'), '')
+    const terminated = field(status, 'state', 'terminated')
+    if (waiting !== '') reason = waiting
+    else if (isJsonObject(terminated)) reason = text(terminated['reason'], number(terminated['signal']) !== 0 ? `Signal:${number(terminated['signal'])}` : `ExitCode:${number(terminated['exitCode'])}`)
+    else if (field(status, 'ready') === true && field(status, 'state', 'running') !== undefined) running = true
+  }
+  if (reason === 'Completed' && running) reason = 'Running'
+  return reason
+}
 
 const POD_COLUMNS: Column[] = [
   NAME,
   column('Ready', (pod) => {
-    const statuses = list(field(pod, 'status', 'containerStatuses'))
-    const ready = statuses.filter((status) => field(status, 'ready') === true).length
+    const ready = list(field(pod, 'status', 'containerStatuses')).filter((status) => field(status, 'ready') === true).length
     return `${ready}/${list(field(pod, 'spec', 'containers')).length}`
   }),
-  column('Status', (pod) => (field(pod, 'metadata', 'deletionTimestamp') !== undefined ? 'Terminating' : text(field(pod, 'status', 'reason'), text(field(pod, 'status', 'phase'), 'Pending')))),
+  column('Status', podStatusText),
   column('Restarts', (pod) => list(field(pod, 'status', 'containerStatuses')).reduce<number>((sum, status) => sum + number(field(status, 'restartCount')), 0), { type: 'integer' }),
   AGE,
-  column('IP', (pod) => text(field(pod, 'status', 'podIP')), { priority: 1 }),
-  column('Node', (pod) => text(field(pod, 'spec', 'nodeName')), { priority: 1 }),
+  wide('IP', (pod) => text(field(pod, 'status', 'podIP'))),
+  wide('Node', (pod) => text(field(pod, 'spec', 'nodeName'))),
+  wide('Nominated Node', (pod) => text(field(pod, 'status', 'nominatedNodeName'))),
+  wide('Readiness Gates', (pod) => {
+    const gates = list(field(pod, 'spec', 'readinessGates'))
+    if (gates.length === 0) return '<none>'
+    const conditions = list(field(pod, 'status', 'conditions'))
+    const met = gates.filter((gate) => conditions.some((condition) => field(condition, 'type') === field(gate, 'conditionType') && field(condition, 'status') === 'True')).length
+    return `${met}/${gates.length}`
+  }),
 ]
 
-const WORKLOAD_COLUMNS: Column[] = [
+const DEPLOYMENT_COLUMNS: Column[] = [
   NAME,
   column('Ready', (workload) => `${number(field(workload, 'status', 'readyReplicas'))}/${number(field(workload, 'spec', 'replicas') ?? 1)}`),
   column('Up-to-date', (workload) => number(field(workload, 'status', 'updatedReplicas')), { type: 'integer' }),
   column('Available', (workload) => number(field(workload, 'status', 'availableReplicas')), { type: 'integer' }),
   AGE,
+  CONTAINERS,
+  IMAGES,
+  SELECTOR,
 ]
 
 const SERVICE_COLUMNS: Column[] = [
   NAME,
   column('Type', (service) => text(field(service, 'spec', 'type'), 'ClusterIP')),
   column('Cluster-IP', (service) => text(field(service, 'spec', 'clusterIP'))),
-  column('External-IP', (service) => text(list(field(service, 'status', 'loadBalancer', 'ingress')).map((ingress) => text(field(ingress, 'ip'), '')).join(','))),
+  column('External-IP', (service) => {
+    const ingress = list(field(service, 'status', 'loadBalancer', 'ingress')).map((entry) => text(field(entry, 'ip'), text(field(entry, 'hostname'), '')))
+    const external = [...list(field(service, 'spec', 'externalIPs')).map(String), ...ingress].filter((address) => address !== '')
+    if (external.length > 0) return external.join(',')
+    if (field(service, 'spec', 'type') === 'ExternalName') return text(field(service, 'spec', 'externalName'))
+    return field(service, 'spec', 'type') === 'LoadBalancer' ? '<pending>' : '<none>'
+  }),
   column('Port(s)', (service) =>
     text(
       list(field(service, 'spec', 'ports'))
@@ -97,34 +183,167 @@ const SERVICE_COLUMNS: Column[] = [
     ),
   ),
   AGE,
+  wide('Selector', (service) => labelMap(field(service, 'spec', 'selector'))),
 ]
+
+function nodeAddress(node: JsonObject, type: string): string {
+  const address = list(field(node, 'status', 'addresses')).find((entry) => field(entry, 'type') === type)
+  return text(field(address, 'address'))
+}
+
+const NODE_COLUMNS: Column[] = [
+  NAME,
+  column('Status', (node) => {
+    const ready = list(field(node, 'status', 'conditions')).find((condition) => field(condition, 'type') === 'Ready')
+    const state = ready === undefined ? 'Unknown' : field(ready, 'status') === 'True' ? 'Ready' : 'NotReady'
+    return field(node, 'spec', 'unschedulable') === true ? `${state},SchedulingDisabled` : state
+  }),
+  column('Roles', (node) => {
+    const labels = field(node, 'metadata', 'labels')
+    const roles = isJsonObject(labels) ? Object.keys(labels).filter((key) => key.startsWith('node-role.kubernetes.io/')).map((key) => key.slice('node-role.kubernetes.io/'.length)) : []
+    return roles.length > 0 ? roles.join(',') : '<none>'
+  }),
+  AGE,
+  column('Version', (node) => text(field(node, 'status', 'nodeInfo', 'kubeletVersion'), '')),
+  wide('Internal-IP', (node) => nodeAddress(node, 'InternalIP')),
+  wide('External-IP', (node) => nodeAddress(node, 'ExternalIP')),
+  wide('OS-Image', (node) => text(field(node, 'status', 'nodeInfo', 'osImage'), '<unknown>')),
+  wide('Kernel-Version', (node) => text(field(node, 'status', 'nodeInfo', 'kernelVersion'), '<unknown>')),
+  wide('Container-Runtime', (node) => text(field(node, 'status', 'nodeInfo', 'containerRuntimeVersion'), '<unknown>')),
+]
+
+const EVENT_COLUMNS: Column[] = [
+  column('Last Seen', (event, nowMs) => ageSince(field(event, 'lastTimestamp') ?? field(event, 'eventTime') ?? field(event, 'metadata', 'creationTimestamp'), nowMs)),
+  column('Type', (event) => text(field(event, 'type'), 'Normal')),
+  column('Reason', (event) => text(field(event, 'reason'), '')),
+  column('Object', (event) => `${text(field(event, 'involvedObject', 'kind'), '').toLowerCase()}/${text(field(event, 'involvedObject', 'name'), '')}`),
+  wide('Subobject', (event) => text(field(event, 'involvedObject', 'fieldPath'), '')),
+  wide('Source', (event) => [text(field(event, 'source', 'component'), ''), text(field(event, 'source', 'host'), '')].filter((part) => part !== '').join(', ')),
+  column('Message', (event) => text(field(event, 'message'), '')),
+  wide('First Seen', (event, nowMs) => ageSince(field(event, 'firstTimestamp') ?? field(event, 'metadata', 'creationTimestamp'), nowMs)),
+  wide('Count', (event) => number(field(event, 'count') ?? 1)),
+  wide('Name', (event) => text(field(event, 'metadata', 'name'), '')),
+]
+
+function jobDuration(job: JsonObject, nowMs: number): string {
+  const start = Date.parse(text(field(job, 'status', 'startTime'), ''))
+  if (!Number.isFinite(start)) return ''
+  const end = Date.parse(text(field(job, 'status', 'completionTime'), ''))
+  return humanAge((Number.isFinite(end) ? end : nowMs) - start)
+}
+
+function metricTargets(hpa: JsonObject): string {
+  const metrics = list(field(hpa, 'spec', 'metrics'))
+  if (metrics.length === 0) return '<none>'
+  const current = list(field(hpa, 'status', 'currentMetrics'))
+  return metrics
+    .map((metric, index) => {
+      const target = field(metric, 'resource', 'target')
+      const now = field(current[index], 'resource', 'current')
+      if (field(target, 'type') === 'Utilization') return `${field(now, 'averageUtilization') !== undefined ? `${number(field(now, 'averageUtilization'))}%` : '<unknown>'}/${number(field(target, 'averageUtilization'))}%`
+      return `${text(field(now, 'averageValue'), '<unknown>')}/${text(field(target, 'averageValue') ?? field(target, 'value'), '<unknown>')}`
+    })
+    .join(', ')
+}
+
+function quotaPairs(quota: JsonObject, prefix: 'requests' | 'limits'): string {
+  const hard = field(quota, 'status', 'hard') ?? field(quota, 'spec', 'hard')
+  const used = field(quota, 'status', 'used')
+  if (!isJsonObject(hard)) return ''
+  return Object.keys(hard)
+    .filter((name) => (prefix === 'limits' ? name.startsWith('limits.') : !name.startsWith('limits.')))
+    .sort()
+    .map((name) => `${name}: ${text(isJsonObject(used) ? used[name] : undefined, '0')}/${text(hard[name], '0')}`)
+    .join(', ')
+}
 
 const COLUMNS_BY_KIND: Readonly<Record<string, readonly Column[]>> = {
   Pod: POD_COLUMNS,
-  Deployment: WORKLOAD_COLUMNS,
-  StatefulSet: [NAME, column('Ready', (set) => `${number(field(set, 'status', 'readyReplicas'))}/${number(field(set, 'spec', 'replicas') ?? 1)}`), AGE],
+  Deployment: DEPLOYMENT_COLUMNS,
   ReplicaSet: [
     NAME,
     column('Desired', (set) => number(field(set, 'spec', 'replicas') ?? 1), { type: 'integer' }),
     column('Current', (set) => number(field(set, 'status', 'replicas')), { type: 'integer' }),
     column('Ready', (set) => number(field(set, 'status', 'readyReplicas')), { type: 'integer' }),
     AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+  ],
+  StatefulSet: [NAME, column('Ready', (set) => `${number(field(set, 'status', 'readyReplicas'))}/${number(field(set, 'spec', 'replicas') ?? 1)}`), AGE, CONTAINERS, IMAGES],
+  DaemonSet: [
+    NAME,
+    column('Desired', (set) => number(field(set, 'status', 'desiredNumberScheduled')), { type: 'integer' }),
+    column('Current', (set) => number(field(set, 'status', 'currentNumberScheduled')), { type: 'integer' }),
+    column('Ready', (set) => number(field(set, 'status', 'numberReady')), { type: 'integer' }),
+    column('Up-to-date', (set) => number(field(set, 'status', 'updatedNumberScheduled')), { type: 'integer' }),
+    column('Available', (set) => number(field(set, 'status', 'numberAvailable')), { type: 'integer' }),
+    column('Node Selector', (set) => labelMap(field(set, 'spec', 'template', 'spec', 'nodeSelector'))),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+  ],
+  Job: [
+    NAME,
+    column('Completions', (job) => `${number(field(job, 'status', 'succeeded'))}/${number(field(job, 'spec', 'completions') ?? 1)}`),
+    column('Duration', jobDuration),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+  ],
+  CronJob: [
+    NAME,
+    column('Schedule', (job) => text(field(job, 'spec', 'schedule'), '')),
+    column('Suspend', (job) => (field(job, 'spec', 'suspend') === true ? 'True' : 'False')),
+    column('Active', (job) => list(field(job, 'status', 'active')).length, { type: 'integer' }),
+    column('Last Schedule', (job, nowMs) => (field(job, 'status', 'lastScheduleTime') === undefined ? '<none>' : ageSince(field(job, 'status', 'lastScheduleTime'), nowMs))),
+    AGE,
+    wide('Containers', (job) => text(list(field(job, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers')).map((container) => text(field(container, 'name'), '')).join(','))),
+    wide('Images', (job) => text(list(field(job, 'spec', 'jobTemplate', 'spec', 'template', 'spec', 'containers')).map((container) => text(field(container, 'image'), '')).join(','))),
+    wide('Selector', (job) => selectorText(field(job, 'spec', 'jobTemplate', 'spec', 'selector'))),
+  ],
+  HorizontalPodAutoscaler: [
+    NAME,
+    column('Reference', (hpa) => `${text(field(hpa, 'spec', 'scaleTargetRef', 'kind'), '')}/${text(field(hpa, 'spec', 'scaleTargetRef', 'name'), '')}`),
+    column('Targets', metricTargets),
+    column('MinPods', (hpa) => number(field(hpa, 'spec', 'minReplicas') ?? 1), { type: 'integer' }),
+    column('MaxPods', (hpa) => number(field(hpa, 'spec', 'maxReplicas')), { type: 'integer' }),
+    column('Replicas', (hpa) => number(field(hpa, 'status', 'currentReplicas')), { type: 'integer' }),
+    AGE,
   ],
   Service: SERVICE_COLUMNS,
+  Endpoints: [
+    NAME,
+    column('Endpoints', (endpoints) => {
+      const pairs = list(field(endpoints, 'subsets')).flatMap((subset) =>
+        list(field(subset, 'addresses')).flatMap((address) => {
+          const ports = list(field(subset, 'ports'))
+          return ports.length === 0 ? [text(field(address, 'ip'), '')] : ports.map((port) => `${text(field(address, 'ip'), '')}:${number(field(port, 'port'))}`)
+        }),
+      )
+      if (pairs.length === 0) return '<none>'
+      return pairs.length > 3 ? `${pairs.slice(0, 3).join(',')} + ${pairs.length - 3} more...` : pairs.join(',')
+    }),
+    AGE,
+  ],
   Namespace: [NAME, column('Status', (namespace) => text(field(namespace, 'status', 'phase'), 'Active')), AGE],
   ConfigMap: [NAME, column('Data', (map) => Object.keys(isJsonObject(map['data']) ? map['data'] : {}).length + Object.keys(isJsonObject(map['binaryData']) ? map['binaryData'] : {}).length, { type: 'integer' }), AGE],
   Secret: [NAME, column('Type', (secret) => text(secret['type'], 'Opaque')), column('Data', (secret) => Object.keys(isJsonObject(secret['data']) ? secret['data'] : {}).length, { type: 'integer' }), AGE],
-  Node: [
-    NAME,
-    column('Status', (node) => (list(field(node, 'status', 'conditions')).some((condition) => field(condition, 'type') === 'Ready' && field(condition, 'status') === 'True') ? 'Ready' : 'NotReady')),
-    column('Roles', () => '<none>'),
-    AGE,
-    column('Version', (node) => text(field(node, 'status', 'nodeInfo', 'kubeletVersion'), '')),
-  ],
+  ServiceAccount: [NAME, column('Secrets', (account) => list(account['secrets']).length, { type: 'integer' }), AGE],
+  ResourceQuota: [NAME, AGE, column('Request', (quota) => quotaPairs(quota, 'requests')), column('Limit', (quota) => quotaPairs(quota, 'limits'))],
+  Lease: [NAME, column('Holder', (lease) => text(field(lease, 'spec', 'holderIdentity'), '')), AGE],
+  Node: NODE_COLUMNS,
+  Event: EVENT_COLUMNS,
 }
 
-/** A `meta.k8s.io/v1` Table for `items` of `kind`. */
-export function buildTable(kind: string, items: readonly JsonObject[], resourceVersion: string, nowMs: number): JsonObject {
+/**
+ * A `meta.k8s.io/v1` Table for `items` of `kind`. Rows carry the object's metadata by default,
+ * the whole object with `includeObject: 'Object'` (kubectl's --sort-by and custom columns need
+ * it) or nothing with 'None'.
+ */
+export function buildTable(kind: string, items: readonly JsonObject[], resourceVersion: string, nowMs: number, includeObject: IncludeObject = 'Metadata'): JsonObject {
   const columns = COLUMNS_BY_KIND[kind] ?? [NAME, AGE]
   return {
     kind: 'Table',
@@ -133,7 +352,13 @@ export function buildTable(kind: string, items: readonly JsonObject[], resourceV
     columnDefinitions: columns.map(({ name, type, format, description, priority }) => ({ name, type, format, description, priority })),
     rows: items.map((object) => ({
       cells: columns.map((definition) => definition.cell(object, nowMs)),
-      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: metadataOf(object) },
+      ...(includeObject === 'None' ? {} : { object: includeObject === 'Object' ? object : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: metadataOf(object) } }),
     })),
   }
+}
+
+/** The `includeObject` query parameter, defaulting to Metadata; undefined when it is not valid. */
+export function parseIncludeObject(value: string | null): IncludeObject | undefined {
+  if (value === null || value === '') return 'Metadata'
+  return value === 'None' || value === 'Metadata' || value === 'Object' ? value : undefined
 }
