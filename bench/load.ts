@@ -36,6 +36,7 @@ export interface LoadOptions {
 
 export interface LatencySummaryMs {
   readonly p50: number
+  readonly p90: number
   readonly p99: number
   readonly max: number
 }
@@ -119,12 +120,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   }
 }
 
-/** p50, p99 (nearest rank) and max; zeros for an empty sample. Sorts `samplesMs` in place. */
+/** p50, p90, p99 (nearest rank) and max; zeros for an empty sample. Sorts `samplesMs` in place. */
 export function summarizeLatencies(samplesMs: Float64Array): LatencySummaryMs {
-  if (samplesMs.length === 0) return { p50: 0, p99: 0, max: 0 }
+  if (samplesMs.length === 0) return { p50: 0, p90: 0, p99: 0, max: 0 }
   samplesMs.sort()
   return {
     p50: nearestRank(samplesMs, 0.5),
+    p90: nearestRank(samplesMs, 0.9),
     p99: nearestRank(samplesMs, 0.99),
     max: samplesMs[samplesMs.length - 1] ?? 0,
   }
@@ -229,6 +231,30 @@ export function readProcessCpuMs(pid: number): number {
   const stime = Number(fields[12])
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new ProcStatError(`bad /proc/${pid}/stat: ${text}`)
   return ((utime + stime) * 1000) / ticksPerSecond()
+}
+
+/** Resident memory of one process, in MiB. */
+export interface MemoryMiB {
+  /** VmRSS. */
+  readonly rss: number
+  /** VmHWM: the peak RSS since the process started. */
+  readonly peak: number
+}
+
+/** VmRSS and VmHWM of a process from /proc/<pid>/status, in MiB. */
+export function readMemoryMiB(pid: number): MemoryMiB {
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8')
+  } catch (error) {
+    throw new ProcStatError(`cannot read /proc/${pid}/status`, { cause: error })
+  }
+  const field = (name: string): number => {
+    const kB = Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1])
+    if (!Number.isFinite(kB)) throw new ProcStatError(`/proc/${pid}/status has no ${name}`)
+    return kB / 1024
+  }
+  return { rss: field('VmRSS'), peak: field('VmHWM') }
 }
 
 /** Busy time (everything but idle and iowait) summed over all cores, from /proc/stat. */

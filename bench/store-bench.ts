@@ -13,7 +13,7 @@
  * Flotilla/etcd ratios (above 1 = Flotilla better) and writes bench/results/store-<timestamp>.json.
  * Exit code 1 when a system could not be measured.
  */
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -21,7 +21,7 @@ import { FlotillaError, InvalidConfigError } from '../lib/errors.ts'
 import { EtcdCluster } from './etcd-cluster.ts'
 import { REPO_ROOT } from './flotilla-cluster.ts'
 import { FlotillaDaemons } from './flotilla-daemons.ts'
-import { describeError, measureCpu, runLoad, type CpuMeter, type CpuReport, type LoadResult } from './load.ts'
+import { describeError, measureCpu, readMemoryMiB, runLoad, type CpuMeter, type CpuReport, type LoadResult } from './load.ts'
 import { installCleanupHandlers, sleep } from './processes.ts'
 import { formatTables, ratio, type Better, type ComparisonRow } from './report.ts'
 import { EtcdTarget, FlotillaTarget, type StoreTarget } from './store-targets.ts'
@@ -300,13 +300,6 @@ async function runStoreWorkloads(target: StoreTarget, timing: WorkloadTiming): P
 // Idle footprint
 // ---------------------------------------------------------------------------------------------
 
-interface MemoryMiB {
-  /** VmRSS. */
-  readonly rss: number
-  /** VmHWM: the peak RSS since the process started. */
-  readonly peak: number
-}
-
 interface MemberFootprint {
   readonly label: string
   readonly pid: number
@@ -330,17 +323,6 @@ interface IdleFootprint {
   readonly totalCpuPercent: number
   /** Everything else on the machine during the idle window, % of the whole machine. */
   readonly othersMachinePercent: number
-}
-
-/** VmRSS and VmHWM of a process from /proc/<pid>/status, in MiB. */
-function readMemoryMiB(pid: number): MemoryMiB {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const field = (name: string): number => {
-    const kB = Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1])
-    if (!Number.isFinite(kB)) throw new FlotillaError(`/proc/${pid}/status has no ${name}`)
-    return kB / 1024
-  }
-  return { rss: field('VmRSS'), peak: field('VmHWM') }
 }
 
 async function measureIdle(

@@ -22,8 +22,8 @@ export interface KeyRead {
   readonly modRevision: number
 }
 
-/** Outcome of a compare-and-swap put. */
-export type CasResult = { readonly ok: true } | { readonly ok: false; readonly currentModRevision: number }
+/** Outcome of a compare-and-swap put; on success, `modRevision` is the key's new modRevision. */
+export type CasResult = { readonly ok: true; readonly modRevision: number } | { readonly ok: false; readonly currentModRevision: number }
 
 export interface StoreTarget {
   /** "Flotilla" or "etcd". */
@@ -105,7 +105,10 @@ export class FlotillaTarget implements StoreTarget {
 
   async putIfModRevision(member: number, key: string, value: Uint8Array, expectedModRevision: number): Promise<CasResult> {
     const response = await this.request(member, 'PUT', `${kvPath(key)}?ifModRevision=${expectedModRevision}`, value)
-    if (response.status === 200) return { ok: true }
+    if (response.status === 200) {
+      const parsed = parseJsonBody(response, 'flotilla cas') as { revision?: unknown }
+      if (typeof parsed.revision === 'number') return { ok: true, modRevision: parsed.revision }
+    }
     if (response.status === 409) {
       const parsed = parseJsonBody(response, 'flotilla cas') as { currentModRevision?: unknown }
       if (typeof parsed.currentModRevision === 'number') return { ok: false, currentModRevision: parsed.currentModRevision }
@@ -183,10 +186,18 @@ export class EtcdTarget implements StoreTarget {
       `"success":[{"request_put":{"key":"${k}","value":"${Buffer.from(value).toString('base64')}"}}],` +
       `"failure":[{"request_range":{"key":"${k}"}}]}`
     const parsed = (await this.post(member, '/v3/kv/txn', body, 'etcd txn')) as {
+      header?: { revision?: string | number }
       succeeded?: boolean
       responses?: { response_range?: { kvs?: EtcdKv[] } }[]
     }
-    if (parsed.succeeded === true) return { ok: true }
+    if (parsed.succeeded === true) {
+      // The txn's revision is the put's: the key's new mod_revision (the gateway renders int64 as a string).
+      const modRevision = Number(parsed.header?.revision)
+      if (!Number.isSafeInteger(modRevision) || modRevision <= 0) {
+        throw new UnexpectedResponseError(`etcd txn ${key}: bad header.revision ${String(parsed.header?.revision)}`)
+      }
+      return { ok: true, modRevision }
+    }
     // The gateway omits `succeeded: false`; the failure branch's range carries the current revision.
     const kv = parsed.responses?.[0]?.response_range?.kvs?.[0]
     return { ok: false, currentModRevision: kv === undefined ? 0 : readKv(kv, key).modRevision }

@@ -101,13 +101,23 @@ export async function runWorkloads(
   return { 'put-seq-1': seq, 'put-c64-leader': c64, 'put-c256-leader': c256, 'range-lin-c64-all': reads }
 }
 
-/** One load run with the members' CPU metered over the measured window. */
-async function measured(
-  cluster: BenchCluster,
+/** Callbacks at the edges of a run's measured window (to count only what happens inside it). */
+export interface MeasureHooks {
+  readonly onMeasureStart?: () => void
+  readonly onMeasureEnd?: () => void
+}
+
+/**
+ * One load run with the members' CPU metered over the measured window. Any system with member
+ * processes will do: only `memberPids` is used.
+ */
+export async function measured(
+  cluster: Pick<BenchCluster, 'memberPids'>,
   workload: string,
   concurrency: number,
   timing: WorkloadTiming,
   request: (i: number) => Promise<void>,
+  hooks: MeasureHooks = {},
 ): Promise<WorkloadResult> {
   let meter: CpuMeter | undefined
   let report: CpuReport | undefined
@@ -120,9 +130,11 @@ async function measured(
     maxOps: Math.ceil(((timing.warmupMs + timing.measureMs) / 1000) * MAX_PLAUSIBLE_OPS_PER_SECOND),
     onMeasureStart: () => {
       meter = measureCpu(pids)
+      hooks.onMeasureStart?.()
     },
     onMeasureEnd: () => {
       report = meter?.stop()
+      hooks.onMeasureEnd?.()
     },
   })
   return { workload, concurrency, ...result, cpu: summarizeCpu(report, result.ops) }
