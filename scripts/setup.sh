@@ -170,7 +170,10 @@ fi
 stamp=.build/.stamp
 if [[ ! -f $stamp || -n "$(find lib consensus/src network/src node/src tsconfig.json tsconfig.build.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name '*.json' 2>/dev/null | head -n 1)" ]]; then
   log "building .build/ (tsc -p tsconfig.build.json)"
-  rm -rf .build
-  quietly env "PATH=$NODE24_BIN:$PATH" node_modules/.bin/tsc -p tsconfig.build.json </dev/null || die "build failed"
+  # Build beside the old tree and swap only on success, so a source that does not compile leaves
+  # the last good build (and ./flotilla) working.
+  rm -rf .build.next
+  quietly env "PATH=$NODE24_BIN:$PATH" node_modules/.bin/tsc -p tsconfig.build.json --outDir .build.next </dev/null || { rm -rf .build.next; die "build failed"; }
+  rm -rf .build && mv .build.next .build
   touch "$stamp"
 fi
