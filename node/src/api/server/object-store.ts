@@ -7,12 +7,18 @@
  * the store revision of the object's last write, and list/watch resource versions are store
  * revisions too (as in kine and etcd-backed Kubernetes). Creates and updates are compare-and-swap
  * writes on the key, so concurrent writers get a 409 Conflict rather than a lost update.
+ *
+ * The store owns the server's metadata rules every writer shares: uid, creationTimestamp and the
+ * deletion fields cannot be changed by updates, generation moves when `spec` changes, a write
+ * that changes nothing is not written (no new resourceVersion), and an update that leaves a
+ * marked object without finalizers deletes it (deletion-state.ts).
  */
 import { randomUUID } from 'node:crypto'
 import { alreadyExists, conflict, notFound, type GroupResource } from '../machinery/status.ts'
-import { canonicalEqual, dropNulls, isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
+import { canonicalEqual, canonicalJson, dropNulls, isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
 import type { KeyValue, StoreCommand, StoreResult } from '../../store/commands.ts'
 import type { WatchRequest } from '../../store/watch-hub.ts'
+import { isBeingDeleted, isReadyToVanish } from './deletion-state.ts'
 
 /** What the object store needs from the replicated store (the daemon wires Raft + RevisionedStore). */
 export interface ObjectBackend {
@@ -62,12 +68,40 @@ export function metadataOf(object: JsonObject): JsonObject {
   return isJsonObject(object['metadata']) ? object['metadata'] : {}
 }
 
-/** The stored form: canonical (no nulls), without kind/apiVersion/resourceVersion. */
-function encodeForStorage(object: JsonObject): Uint8Array {
+/** The stored form: no nulls, without kind/apiVersion/resourceVersion. */
+function storedForm(object: JsonObject): JsonObject {
   const { kind: _kind, apiVersion: _apiVersion, ...rest } = dropNulls(object)
   const { resourceVersion: _resourceVersion, ...metadata } = metadataOf(rest as JsonObject)
-  return encoder.encode(JSON.stringify({ ...rest, metadata }))
+  return { ...rest, metadata }
 }
+
+function encodeForStorage(object: JsonObject): Uint8Array {
+  return encoder.encode(JSON.stringify(storedForm(object)))
+}
+
+/** Conditions a write or delete must meet (DeleteOptions.preconditions); 409 Conflict otherwise. */
+export interface Preconditions {
+  readonly uid?: string
+  readonly resourceVersion?: string
+}
+
+/** Watch event types, as Kubernetes names them. */
+export type ObjectEventType = 'ADDED' | 'MODIFIED' | 'DELETED'
+
+/** An object together with the resource it belongs to (results of `listMany`). */
+export interface ResourceObject {
+  readonly resource: ResourceRef
+  readonly object: JsonObject
+}
+
+/** How often `guaranteedUpdate` re-reads and retries after losing a compare-and-swap race. */
+const CONFLICT_RETRIES_MAX = 8
+
+/**
+ * A key range that holds no object (keys are `/registry/<group>/…`, never a NUL after the
+ * slash), read only for the store revision it reports.
+ */
+const EMPTY_RANGE_PREFIX = '/registry/\u0000/'
 
 export class ObjectStore {
   private readonly backend: ObjectBackend
@@ -76,6 +110,11 @@ export class ObjectStore {
   constructor(backend: ObjectBackend, options: { nowIso?: () => string } = {}) {
     this.backend = backend
     this.nowIso = options.nowIso ?? (() => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'))
+  }
+
+  /** The current time as Kubernetes writes timestamps (RFC 3339, whole seconds). */
+  now(): string {
+    return this.nowIso()
   }
 
   async get(resource: ResourceRef, namespace: string | undefined, name: string): Promise<JsonObject> {
@@ -93,11 +132,33 @@ export class ObjectStore {
   }
 
   /**
-   * Creates `object`; the server owns uid, creationTimestamp, generation and resourceVersion.
-   * With `dryRun` nothing is written and the object is returned as it would be stored.
+   * The objects of several resources behind one read barrier: for namespaced resources those in
+   * `namespace` (every namespace when undefined), for cluster-scoped ones all of them.
+   */
+  async listMany(resources: readonly ResourceRef[], namespace: string | undefined): Promise<ResourceObject[]> {
+    await this.backend.readBarrier()
+    const objects: ResourceObject[] = []
+    for (const resource of resources) {
+      for (const item of this.backend.range(collectionPrefix(resource, namespace)).items) objects.push({ resource, object: decodeObject(resource, item) })
+    }
+    return objects
+  }
+
+  /**
+   * The revision of this node's replica now, without a read barrier: what a watch served from this
+   * replica has seen once its pending events are delivered (watch bookmarks).
+   */
+  revision(): number {
+    return this.backend.range(EMPTY_RANGE_PREFIX).revision
+  }
+
+  /**
+   * Creates `object`; the server owns uid, creationTimestamp, generation and resourceVersion, and
+   * a new object is never being deleted. With `dryRun` nothing is written and the object is
+   * returned as it would be stored.
    */
   async create(resource: ResourceRef, namespace: string | undefined, object: JsonObject, options: { dryRun?: boolean } = {}): Promise<JsonObject> {
-    const metadata = metadataOf(object)
+    const { deletionTimestamp: _deletionTimestamp, deletionGracePeriodSeconds: _gracePeriod, ...metadata } = metadataOf(object)
     const name = String(metadata['name'])
     const stored: JsonObject = {
       ...object,
@@ -112,8 +173,9 @@ export class ObjectStore {
     if (resource.namespaced === false) delete (stored['metadata'] as JsonObject)['namespace']
     const key = objectKey(resource, namespace, name)
     if (options.dryRun === true) {
+      await this.backend.readBarrier()
       if (this.backend.get(key) !== undefined) throw alreadyExists(resource, name)
-      return { ...stored, kind: resource.kind, apiVersion: resource.apiVersion }
+      return { ...dropNulls(stored), kind: resource.kind, apiVersion: resource.apiVersion }
     }
     const value = encodeForStorage(stored)
     const result = await this.backend.write({ op: 'put', key, value, ifModRevision: 0 })
@@ -122,54 +184,84 @@ export class ObjectStore {
   }
 
   /**
-   * Replaces an object. A resourceVersion in the new object must match the stored one (409
-   * otherwise); identity fields are kept from the stored object; generation moves only when
-   * `spec` changes.
+   * Replaces an object with what a client sent. A resourceVersion in the new object must match
+   * the stored one (409 otherwise); uid, creationTimestamp and the deletion fields are kept from
+   * the stored object; `keepStatus` keeps the stored status (resources with a status subresource
+   * take status only through it). Returns the stored object; see `commit` for no-op and
+   * finalizing writes.
    */
-  async update(resource: ResourceRef, namespace: string | undefined, name: string, object: JsonObject, options: { dryRun?: boolean; keepStatus?: boolean } = {}): Promise<JsonObject> {
+  async update(
+    resource: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    object: JsonObject,
+    options: { dryRun?: boolean; keepStatus?: boolean } = {},
+  ): Promise<JsonObject> {
     const key = objectKey(resource, namespace, name)
     await this.backend.readBarrier()
     const current = this.backend.get(key)
     if (current === undefined) throw notFound(resource, name)
     const currentObject = decodeObject(resource, current)
-    const currentMetadata = metadataOf(currentObject)
-    const metadata = metadataOf(object)
-    const requestedVersion = metadata['resourceVersion']
+    const requestedVersion = metadataOf(object)['resourceVersion']
     if (requestedVersion !== undefined && requestedVersion !== null && String(requestedVersion) !== String(current.modRevision)) {
       throw conflict(resource, name)
     }
-    const specChanged = !canonicalEqual((object['spec'] ?? null) as JsonValue, (currentObject['spec'] ?? null) as JsonValue)
-    const generation = Number(currentMetadata['generation'] ?? 1) + (specChanged ? 1 : 0)
+    const currentMetadata = metadataOf(currentObject)
     const next: JsonObject = {
       ...object,
-      // Resources with a status subresource take status only through it.
       ...(options.keepStatus === true ? { status: currentObject['status'] ?? null } : {}),
       metadata: {
-        ...metadata,
-        name,
-        ...(resource.namespaced ? { namespace: currentMetadata['namespace'] ?? namespace ?? 'default' } : {}),
-        uid: currentMetadata['uid'] ?? null,
-        creationTimestamp: currentMetadata['creationTimestamp'] ?? null,
-        generation,
+        ...metadataOf(object),
+        // Only DELETE sets the deletion fields, and a deletion cannot be undone.
+        deletionTimestamp: currentMetadata['deletionTimestamp'] ?? null,
+        deletionGracePeriodSeconds: currentMetadata['deletionGracePeriodSeconds'] ?? null,
       },
     }
-    if (options.dryRun === true) return { ...next, kind: resource.kind, apiVersion: resource.apiVersion, metadata: { ...metadataOf(next), resourceVersion: String(current.modRevision) } }
-    const value = encodeForStorage(next)
-    const result = await this.backend.write({ op: 'put', key, value, ifModRevision: current.modRevision })
-    if (!result.ok) throw conflict(resource, name)
-    return decodeObject(resource, { key, value, createRevision: current.createRevision, modRevision: result.revision, version: current.version + 1 })
+    const result = await this.commit(resource, key, current, next, options.dryRun === true)
+    if (result === 'conflict') throw conflict(resource, name)
+    return result
   }
 
-  /** Deletes an object (optionally only at `resourceVersion`) and returns it as it was. */
-  async delete(resource: ResourceRef, namespace: string | undefined, name: string, options: { dryRun?: boolean; uid?: string } = {}): Promise<JsonObject> {
+  /**
+   * Server-side read-modify-write (Kubernetes' GuaranteedUpdate): `mutate` gets the current object
+   * and returns the next one, or undefined to leave it as it is; a lost compare-and-swap race
+   * re-reads and calls `mutate` again, at most CONFLICT_RETRIES_MAX times. Unlike `update`,
+   * `mutate` may set the deletion fields (this is how DELETE marks objects). Preconditions are
+   * checked against each object read. Returns the object as stored (see `commit`).
+   */
+  async guaranteedUpdate(
+    resource: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    mutate: (current: JsonObject) => JsonObject | undefined,
+    options: { dryRun?: boolean; preconditions?: Preconditions } = {},
+  ): Promise<JsonObject> {
+    const key = objectKey(resource, namespace, name)
+    for (let attempt = 0; ; attempt++) {
+      await this.backend.readBarrier()
+      const current = this.backend.get(key)
+      if (current === undefined) throw notFound(resource, name)
+      const currentObject = decodeObject(resource, current)
+      checkPreconditions(resource, name, currentObject, options.preconditions)
+      const next = mutate(currentObject)
+      if (next === undefined) return currentObject
+      const result = await this.commit(resource, key, current, next, options.dryRun === true)
+      if (result !== 'conflict') return result
+      if (attempt + 1 >= CONFLICT_RETRIES_MAX) throw conflict(resource, name)
+    }
+  }
+
+  /**
+   * Removes an object at once (no finalizers are consulted: deletion.ts decides when that is
+   * right) and returns it as it was. Preconditions that do not hold are a 409.
+   */
+  async delete(resource: ResourceRef, namespace: string | undefined, name: string, options: { dryRun?: boolean; preconditions?: Preconditions } = {}): Promise<JsonObject> {
     const key = objectKey(resource, namespace, name)
     await this.backend.readBarrier()
     const current = this.backend.get(key)
     if (current === undefined) throw notFound(resource, name)
     const object = decodeObject(resource, current)
-    if (options.uid !== undefined && metadataOf(object)['uid'] !== options.uid) {
-      throw conflict(resource, name, `Precondition failed: UID in precondition: ${options.uid}, UID in object meta: ${String(metadataOf(object)['uid'])}`)
-    }
+    checkPreconditions(resource, name, object, options.preconditions)
     if (options.dryRun === true) return object
     const result = await this.backend.write({ op: 'delete', key, ifModRevision: current.modRevision })
     if (!result.ok) throw conflict(resource, name)
@@ -177,31 +269,95 @@ export class ObjectStore {
   }
 
   /**
+   * Writes `next` over `current` unless it changes nothing, with the identity fields of `current`
+   * and the generation moved when `spec` changed or the deletion started. Outcomes:
+   * - nothing changed: `current` is returned and nothing is written (no new resourceVersion);
+   * - `next` is marked for deletion and holds no finalizer: the object is deleted, and `next`
+   *   is returned with the revision of the delete (deletion-state.ts `isReadyToVanish`);
+   * - otherwise `next` is stored and returned with its new resourceVersion.
+   * 'conflict' when `current` is no longer the stored version.
+   */
+  private async commit(resource: ResourceRef, key: string, current: KeyValue, next: JsonObject, dryRun: boolean): Promise<JsonObject | 'conflict'> {
+    const currentObject = decodeObject(resource, current)
+    const currentMetadata = metadataOf(currentObject)
+    const specChanged = !canonicalEqual((next['spec'] ?? null) as JsonValue, (currentObject['spec'] ?? null) as JsonValue)
+    const deletionStarted = isBeingDeleted(next) && !isBeingDeleted(currentObject)
+    const generation = Number(currentMetadata['generation'] ?? 1) + (specChanged || deletionStarted ? 1 : 0)
+    const candidate: JsonObject = {
+      ...next,
+      metadata: {
+        ...metadataOf(next),
+        name: currentMetadata['name'] ?? null,
+        ...(resource.namespaced ? { namespace: currentMetadata['namespace'] ?? null } : { namespace: null }),
+        uid: currentMetadata['uid'] ?? null,
+        creationTimestamp: currentMetadata['creationTimestamp'] ?? null,
+        generation,
+      },
+    }
+    const stored = storedForm(candidate)
+    if (canonicalJson(stored) === canonicalJson(storedForm(currentObject))) return currentObject
+    const revisionNow = String(current.modRevision)
+    if (isReadyToVanish(resource, stored)) {
+      if (dryRun) return withResourceVersion(resource, stored, revisionNow)
+      const result = await this.backend.write({ op: 'delete', key, ifModRevision: current.modRevision })
+      if (!result.ok) return 'conflict'
+      return withResourceVersion(resource, stored, String(result.revision))
+    }
+    if (dryRun) return withResourceVersion(resource, stored, revisionNow)
+    const value = encoder.encode(JSON.stringify(stored))
+    const result = await this.backend.write({ op: 'put', key, value, ifModRevision: current.modRevision })
+    if (!result.ok) return 'conflict'
+    return decodeObject(resource, { key, value, createRevision: current.createRevision, modRevision: result.revision, version: current.version + 1 })
+  }
+
+  /**
    * Watches a collection from `fromRevision` (exclusive of older history): ADDED, MODIFIED and
-   * DELETED events in revision order. Returns a cancel function.
+   * DELETED events in revision order, each with the object before the change when there was one
+   * (DELETED: the object deleted; its resourceVersion is the revision of the delete). Returns a
+   * cancel function. `onEvent` may return a promise to hold back the next event (backpressure);
+   * a consumer that falls too far behind ends with a WatchOverflowError through `onError`.
    */
   watch(
     resource: ResourceRef,
     namespace: string | undefined,
     fromRevision: number,
-    onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: JsonObject) => void,
+    onEvent: (type: ObjectEventType, object: JsonObject, previous: JsonObject | undefined) => void | Promise<void>,
     onError: (error: Error) => void,
   ): () => void {
     return this.backend.watch({
       prefix: collectionPrefix(resource, namespace),
       fromRevision,
       onEvent: (event) => {
+        const previous =
+          event.prevValue === undefined ? undefined : decodeObject(resource, { key: event.key, value: event.prevValue, createRevision: 0, modRevision: event.modRevision, version: 0 })
         if (event.type === 'delete') {
-          const previous = event.prevValue
           if (previous === undefined) return
-          const object = decodeObject(resource, { key: event.key, value: previous, createRevision: 0, modRevision: event.modRevision, version: 0 })
-          onEvent('DELETED', object)
-          return
+          return onEvent('DELETED', previous, previous)
         }
         const object = decodeObject(resource, { key: event.key, value: event.value!, createRevision: event.createRevision, modRevision: event.modRevision, version: event.version })
-        onEvent(event.version === 1 ? 'ADDED' : 'MODIFIED', object)
+        return onEvent(event.version === 1 ? 'ADDED' : 'MODIFIED', object, previous)
       },
       onError,
     })
   }
+}
+
+/** 409 Conflict unless the object has the uid and resourceVersion the preconditions name. */
+export function checkPreconditions(resource: ResourceRef, name: string, object: JsonObject, preconditions: Preconditions | undefined): void {
+  if (preconditions === undefined) return
+  const metadata = metadataOf(object)
+  if (preconditions.uid !== undefined && metadata['uid'] !== preconditions.uid) {
+    throw conflict(resource, name, `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${String(metadata['uid'] ?? '')}`)
+  }
+  if (preconditions.resourceVersion !== undefined && String(metadata['resourceVersion']) !== preconditions.resourceVersion) {
+    throw conflict(
+      resource,
+      name,
+      `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${String(metadata['resourceVersion'] ?? '')}`,
+    )
+  }
+}
+
+function withResourceVersion(resource: ResourceRef, stored: JsonObject, resourceVersion: string): JsonObject {
+  return { ...stored, kind: resource.kind, apiVersion: resource.apiVersion, metadata: { ...metadataOf(stored), resourceVersion } }
 }

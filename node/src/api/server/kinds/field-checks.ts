@@ -1,0 +1,66 @@
+/**
+ * The small checks every kind's rules are built from: numbers in range, enumerations, required
+ * strings, immutable fields. Each returns field errors worded as Kubernetes words them
+ * (apimachinery's `ValidateNonnegativeField`, `field.NotSupported`, `ValidateImmutableField`, …),
+ * and an empty list when the value is fine. All are pure.
+ */
+import { canonicalEqual, type JsonValue } from '../../machinery/canonical.ts'
+import { fieldInvalid, fieldNotSupported, fieldRequired, type FieldError } from '../../machinery/field-errors.ts'
+import { isInteger, isSet } from './json-access.ts'
+
+export const NEGATIVE_MESSAGE = 'must be greater than or equal to 0'
+export const NOT_POSITIVE_MESSAGE = 'must be greater than zero'
+export const IMMUTABLE_MESSAGE = 'field is immutable'
+export const NOT_INTEGER_MESSAGE = 'must be an integer'
+
+/**
+ * A field that must be a whole number when set. Kubernetes would refuse other JSON types while
+ * decoding; here they become one Invalid error, so later checks can assume an integer.
+ */
+export function integerErrors(value: JsonValue | undefined, path: string): FieldError[] {
+  if (!isSet(value) || isInteger(value)) return []
+  return [fieldInvalid(path, value, NOT_INTEGER_MESSAGE)]
+}
+
+/** A whole number ≥ 0 when set (`ValidateNonnegativeField`). */
+export function nonNegativeErrors(value: JsonValue | undefined, path: string): FieldError[] {
+  if (!isSet(value)) return []
+  if (!isInteger(value)) return integerErrors(value, path)
+  return value < 0 ? [fieldInvalid(path, value, NEGATIVE_MESSAGE)] : []
+}
+
+/** A whole number > 0 when set. */
+export function positiveErrors(value: JsonValue | undefined, path: string, message = NOT_POSITIVE_MESSAGE): FieldError[] {
+  if (!isSet(value)) return []
+  if (!isInteger(value)) return integerErrors(value, path)
+  return value <= 0 ? [fieldInvalid(path, value, message)] : []
+}
+
+/**
+ * A value from a fixed set. Unset is a Required error when `required` (Kubernetes validates the
+ * defaulted object, so a required enum is only missing when the client sent an empty string).
+ */
+export function enumErrors(value: JsonValue | undefined, path: string, supported: readonly string[], required = true): FieldError[] {
+  if (!isSet(value) || value === '') return required ? [fieldRequired(path)] : []
+  if (typeof value === 'string' && supported.includes(value)) return []
+  return [fieldNotSupported(path, value, supported)]
+}
+
+/** A string that must be present and non-empty. */
+export function requiredStringErrors(value: JsonValue | undefined, path: string, detail = ''): FieldError[] {
+  return typeof value === 'string' && value !== '' ? [] : [fieldRequired(path, detail)]
+}
+
+/** Messages of a name rule (names.ts) as Invalid errors on `path`. */
+export function messagesAsErrors(messages: readonly string[], path: string, value: JsonValue): FieldError[] {
+  return messages.map((message) => fieldInvalid(path, value, message))
+}
+
+/**
+ * A field that may not change on update (`ValidateImmutableField`). Absent and null count as
+ * equal, and key order does not matter.
+ */
+export function immutableErrors(next: JsonValue | undefined, previous: JsonValue | undefined, path: string): FieldError[] {
+  if (canonicalEqual(next ?? null, previous ?? null)) return []
+  return [fieldInvalid(path, next ?? null, IMMUTABLE_MESSAGE)]
+}
