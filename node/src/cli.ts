@@ -1,6 +1,6 @@
 /**
- * The `flotilla` command line: cluster lifecycle for now (init, join, start, status, token,
- * leave); the Kubernetes-style verbs arrive with the API server.
+ * The `flotilla` command line: cluster lifecycle (init, join, start, status, token, leave) and,
+ * through kubectl/run-verb.ts, the daily Kubernetes verbs (get, describe, apply, delete, logs…).
  *
  *   flotilla init  [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
  *   flotilla join TOKEN [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
@@ -9,6 +9,10 @@
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
  *   flotilla kubeconfig [--data DIR]   print a kubeconfig for kubectl against this node
+ *
+ * The Kubernetes verbs (their usage lines come from kubectl/run-verb.ts) talk to the cluster
+ * through the kubeconfig, failing over to another node when one is down. The daemon code is
+ * imported only by the commands that run a daemon, so these verbs start quickly.
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -17,10 +21,17 @@ import { parseArgs } from 'node:util'
 import { FlotillaError } from '../../lib/errors.ts'
 import { decodeJoinToken } from './cluster/join-token.ts'
 import { isInitialized, newClusterId, newJoinSecret, newNodeId, readNodeConfig, validateNodeName, writeNodeConfig, type NodeConfig } from './cluster/node-config.ts'
-import { Daemon, type DaemonStatus } from './daemon.ts'
+import type { Daemon, DaemonStatus } from './daemon.ts'
 import { freePort } from './free-port.ts'
+import { KUBECTL_VERBS, kubectlUsage, runKubectlVerb } from './kubectl/run-verb.ts'
 
-const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 11).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
+const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 11).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
+
+/** Loads the daemon (libp2p, Raft, LevelDB) only for the commands that run one. */
+async function newDaemon(options: ConstructorParameters<typeof Daemon>[0]): Promise<Daemon> {
+  const { Daemon: DaemonClass } = await import('./daemon.ts')
+  return new DaemonClass(options)
+}
 
 /** A mistake in how the command was called. */
 class UsageError extends FlotillaError {
@@ -116,6 +127,10 @@ function printStatus(status: DaemonStatus): void {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
+  if (command !== undefined && KUBECTL_VERBS.has(command)) {
+    // The verbs print their own errors, kubectl-style, and exit 1 on any failure.
+    process.exit(await runKubectlVerb(command, rest))
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -136,7 +151,7 @@ async function main(argv: string[]): Promise<void> {
     case 'init': {
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
       await createNode(nodeArgs, newClusterId(), newJoinSecret())
-      const daemon = new Daemon({ ...daemonTuning(), dataDirectory: data, founding: true, mdns: values.mdns })
+      const daemon = await newDaemon({ ...daemonTuning(), dataDirectory: data, founding: true, mdns: values.mdns })
       await runDaemon(daemon, () => process.stdout.write(`Cluster ${daemon.config.clusterId} initialised; this node is ${daemon.config.name}.\nJoin other machines with:\n\n  flotilla join ${daemon.joinToken()}\n\n`))
       return
     }
@@ -146,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
       const token = decodeJoinToken(tokenText)
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
       await createNode(nodeArgs, token.clusterId, token.secret)
-      const daemon = new Daemon({ ...daemonTuning(), dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
+      const daemon = await newDaemon({ ...daemonTuning(), dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
       try {
         await runDaemon(daemon, () => process.stdout.write(`Joined cluster ${token.clusterId} as ${daemon.config.name}.\n`))
       } catch (error) {
@@ -158,7 +173,7 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'start': {
-      const daemon = new Daemon({ ...daemonTuning(), dataDirectory: data, mdns: values.mdns })
+      const daemon = await newDaemon({ ...daemonTuning(), dataDirectory: data, mdns: values.mdns })
       await runDaemon(daemon, () => process.stdout.write(`Node ${daemon.config.name} started from ${data}.\n`))
       return
     }
