@@ -50,13 +50,38 @@ function dataDirectory(value: string | undefined): string {
   return value ?? process.env['FLOTILLA_DATA'] ?? (process.getuid?.() === 0 ? '/var/lib/flotilla' : join(process.env['HOME'] ?? '.', '.flotilla'))
 }
 
-/** Timer overrides from the environment (tests and the lab use shorter ones). */
-function daemonTuning(): { deadVoterReplaceMs?: number; deadMemberRemovalMs?: number } {
-  const tuning: { deadVoterReplaceMs?: number; deadMemberRemovalMs?: number } = {}
+type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers'>
+
+/**
+ * Timer overrides from the environment (tests and the lab use shorter ones), and the node agent
+ * options: `--runtime hollow|none` (default hollow), `--node-not-ready-grace-ms` and
+ * `--pod-eviction-timeout-ms` (or FLOTILLA_NODE_NOT_READY_GRACE_MS, FLOTILLA_POD_EVICTION_TIMEOUT_MS);
+ * FLOTILLA_CONTROLLERS=off runs no Node object, agent or controllers (API-only tests).
+ */
+function daemonTuning(flags: { runtime?: string | undefined; 'node-not-ready-grace-ms'?: string | undefined; 'pod-eviction-timeout-ms'?: string | undefined } = {}): DaemonTuning {
+  const tuning: { -readonly [K in keyof DaemonTuning]: DaemonTuning[K] } = {}
+  const milliseconds = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined
+    const value = Number(text)
+    if (!Number.isInteger(value) || value < 0) throw new UsageError(`${flag} must be a whole number of milliseconds, got "${text}"`)
+    return value
+  }
   const replace = process.env['FLOTILLA_DEAD_VOTER_REPLACE_MS']
   const removal = process.env['FLOTILLA_DEAD_MEMBER_REMOVAL_MS']
   if (replace !== undefined) tuning.deadVoterReplaceMs = Number(replace)
   if (removal !== undefined) tuning.deadMemberRemovalMs = Number(removal)
+  const grace = milliseconds('--node-not-ready-grace-ms', flags['node-not-ready-grace-ms'] ?? process.env['FLOTILLA_NODE_NOT_READY_GRACE_MS'])
+  const eviction = milliseconds('--pod-eviction-timeout-ms', flags['pod-eviction-timeout-ms'] ?? process.env['FLOTILLA_POD_EVICTION_TIMEOUT_MS'])
+  // The daemon refuses a grace within its 2 s liveness beacon interval; say so before init writes anything.
+  if (grace !== undefined && grace <= 2000) throw new UsageError(`--node-not-ready-grace-ms must be longer than the 2000 ms liveness beacon interval, got ${grace}`)
+  if (grace !== undefined) tuning.nodeNotReadyGraceMs = grace
+  if (eviction !== undefined) tuning.podEvictionTimeoutMs = eviction
+  if (process.env['FLOTILLA_CONTROLLERS'] === 'off') tuning.controllers = false
+  const runtime = flags.runtime ?? process.env['FLOTILLA_RUNTIME']
+  if (runtime !== undefined) {
+    if (runtime !== 'hollow' && runtime !== 'none') throw new UsageError(`--runtime must be hollow or none (the Docker agent is not there yet), got "${runtime}"`)
+    tuning.runtime = runtime
+  }
   return tuning
 }
 
@@ -142,16 +167,21 @@ async function main(argv: string[]): Promise<void> {
       'api-port': { type: 'string' },
       'kube-listen': { type: 'string' },
       mdns: { type: 'boolean', default: false },
+      runtime: { type: 'string' },
+      'node-not-ready-grace-ms': { type: 'string' },
+      'pod-eviction-timeout-ms': { type: 'string' },
       output: { type: 'string', short: 'o' },
     },
   })
   const data = dataDirectory(values.data)
   const nodeArgs = { data, name: values.name, zone: values.zone, listen: values.listen, apiPort: values['api-port'], kubeListen: values['kube-listen'] }
+  // Checked before anything is written, so a bad flag leaves no half-made node behind.
+  const tuning = command === 'init' || command === 'join' || command === 'start' ? daemonTuning(values) : {}
   switch (command) {
     case 'init': {
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
       await createNode(nodeArgs, newClusterId(), newJoinSecret())
-      const daemon = await newDaemon({ ...daemonTuning(), dataDirectory: data, founding: true, mdns: values.mdns })
+      const daemon = await newDaemon({ ...tuning, dataDirectory: data, founding: true, mdns: values.mdns })
       await runDaemon(daemon, () => process.stdout.write(`Cluster ${daemon.config.clusterId} initialised; this node is ${daemon.config.name}.\nJoin other machines with:\n\n  flotilla join ${daemon.joinToken()}\n\n`))
       return
     }
@@ -161,7 +191,7 @@ async function main(argv: string[]): Promise<void> {
       const token = decodeJoinToken(tokenText)
       if (isInitialized(data)) throw new UsageError(`${data} already holds a node; use \`flotilla start --data ${data}\``)
       await createNode(nodeArgs, token.clusterId, token.secret)
-      const daemon = await newDaemon({ ...daemonTuning(), dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
+      const daemon = await newDaemon({ ...tuning, dataDirectory: data, bootstrap: token.addresses, mdns: values.mdns })
       try {
         await runDaemon(daemon, () => process.stdout.write(`Joined cluster ${token.clusterId} as ${daemon.config.name}.\n`))
       } catch (error) {
@@ -173,7 +203,7 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'start': {
-      const daemon = await newDaemon({ ...daemonTuning(), dataDirectory: data, mdns: values.mdns })
+      const daemon = await newDaemon({ ...tuning, dataDirectory: data, mdns: values.mdns })
       await runDaemon(daemon, () => process.stdout.write(`Node ${daemon.config.name} started from ${data}.\n`))
       return
     }

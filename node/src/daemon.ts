@@ -2,7 +2,9 @@
  * The Flotilla daemon: one per machine, all identical. It composes the libp2p host (admission by
  * join secret), the Raft transport over libp2p, the Raft node with the revisioned store as its
  * state machine, gossip liveness, the join protocol, the leader-only membership controller and
- * compaction, and the local HTTP API the CLI talks to.
+ * compaction, the Kubernetes API, this node's Node object and node agent (the hollow agent until
+ * the Docker agent exists), the controller manager that runs the controllers and the scheduler
+ * while this node leads, and the local HTTP API the CLI talks to.
  *
  * This file is a composition root: it picks the real implementations; everything it wires is
  * tested on its own with simulated ones.
@@ -14,7 +16,7 @@ import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { Packr } from 'msgpackr'
 import { ClockOs } from '../../lib/clock.ts'
-import { FlotillaError, NotLeaderError, TimeoutError } from '../../lib/errors.ts'
+import { FlotillaError, InvalidConfigError, NotLeaderError, TimeoutError } from '../../lib/errors.ts'
 import { waitFor } from '../../lib/poll.ts'
 import { randomFromEntropy } from '../../lib/random.ts'
 import { GossipLibp2p } from '../../network/src/libp2p/gossip-libp2p.ts'
@@ -32,6 +34,16 @@ import { bearerTokenOf, newBearerToken, tokenKey } from './api/auth/tokens.ts'
 import { unauthorized } from './api/machinery/status.ts'
 import { ApiHandler } from './api/server/api-handler.ts'
 import { ObjectStore, type ObjectBackend } from './api/server/object-store.ts'
+import { HollowAgent } from './agent/hollow-agent.ts'
+import { HOLLOW_RUNTIME_VERSION } from './agent/hollow-pod-status.ts'
+import { localNodeFacts, registerNode } from './agent/node-registration.ts'
+import { ControllerManager, NODE_NOT_READY_GRACE_MS_DEFAULT, POD_EVICTION_TIMEOUT_MS_DEFAULT } from './controllers/manager/controller-manager.ts'
+import { EventRecorder } from './controllers/manager/event-recorder.ts'
+import { Informer } from './controllers/manager/informer.ts'
+import { ObjectClient } from './controllers/manager/object-client.ts'
+import { TimersOs } from './controllers/manager/timers.ts'
+import { formatTime } from './controllers/object-fields.ts'
+import { PODS } from './controllers/plan.ts'
 import { RaftNode } from './raft-node.ts'
 import { encodeCommand, type StoreCommand, type StoreResult } from './store/commands.ts'
 import { RevisionedStore } from './store/revisioned-store.ts'
@@ -50,6 +62,8 @@ const HEARTBEAT_INTERVAL_MS = 2000
 const ALIVE_WINDOW_MS = 5000
 const CONTROLLER_INTERVAL_MS = 1000
 const JOIN_TIMEOUT_MS = 5000
+/** Delay between attempts to register the Node object or start the agent while there is no leader. */
+const AGENT_RETRY_MS = 500
 const packr = new Packr({ useRecords: false })
 
 export interface DaemonOptions {
@@ -66,7 +80,26 @@ export interface DaemonOptions {
   readonly electionTicks?: number
   readonly deadVoterReplaceMs?: number
   readonly deadMemberRemovalMs?: number
+  /**
+   * The node agent's backend: `hollow` (the default until the Docker agent exists) simulates pods
+   * (Pending → Running, IPs, statuses) without running containers; `none` runs no agent, so pods
+   * bound to this node stay Pending.
+   */
+  readonly runtime?: DaemonRuntime
+  /** Gossip silence after which the leader marks a node NotReady (default 5000). */
+  readonly nodeNotReadyGraceMs?: number
+  /** How long pods stay on an unreachable node before they are evicted (default 5000). */
+  readonly podEvictionTimeoutMs?: number
+  /**
+   * Run the workloads side (default true): the Node object, the node agent and the controller
+   * manager. Off, the daemon serves the API and nothing acts on the objects: for tests of the API
+   * alone, which must see no writes but their own.
+   */
+  readonly controllers?: boolean
 }
+
+/** The node agent backends (see DaemonOptions.runtime). */
+export type DaemonRuntime = 'hollow' | 'none'
 
 /** What `flotilla status` prints. */
 export interface DaemonStatus {
@@ -100,16 +133,28 @@ export class Daemon {
   readonly store = new RevisionedStore({ historyEventsMax: 20_000, historyBytesMax: 16 * 1024 * 1024 })
   raft!: RaftNode
   private liveness!: LivenessTable
+  /** Gossip liveness with the node lifecycle's grace as its window (the leader's NotReady decisions). */
+  private nodeLiveness!: LivenessTable
+  private readonly timers = new TimersOs()
+  private objects!: ObjectStore
+  private controllerManager: ControllerManager | undefined
+  private agent: HollowAgent | undefined
+  private agentPods: Informer | undefined
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
   private kubeServer: Server | undefined
   /** The Kubernetes API (plain HTTP on the local API port for now; TLS and auth come next). */
   private kubernetesApi!: ApiHandler
-  private timers: NodeJS.Timeout[] = []
+  private intervals: NodeJS.Timeout[] = []
   private controllerBusy = false
   private stopped = false
 
   constructor(options: DaemonOptions) {
+    const grace = options.nodeNotReadyGraceMs
+    // Liveness beacons leave every HEARTBEAT_INTERVAL_MS: a shorter grace would flap every node.
+    if (grace !== undefined && grace <= HEARTBEAT_INTERVAL_MS) {
+      throw new InvalidConfigError(`The node-not-ready grace must be longer than the liveness beacon interval (${HEARTBEAT_INTERVAL_MS} ms), got ${grace} ms`)
+    }
     this.options = options
     const { config, secret } = readNodeConfig(options.dataDirectory)
     this.config = config
@@ -120,6 +165,7 @@ export class Daemon {
   async start(): Promise<void> {
     const config = this.config
     this.liveness = new LivenessTable({ nowMs: this.clock.monotonicMs(), aliveWindowMs: ALIVE_WINDOW_MS })
+    this.nodeLiveness = new LivenessTable({ nowMs: this.clock.monotonicMs(), aliveWindowMs: this.options.nodeNotReadyGraceMs ?? NODE_NOT_READY_GRACE_MS_DEFAULT })
     this.host = new Libp2pHost({
       privateKey: await loadOrCreatePeerKey(peerKeyPath(this.options.dataDirectory)),
       listen: config.listen,
@@ -155,8 +201,8 @@ export class Daemon {
     this.watchDenied()
     this.gossip.subscribe(LIVENESS_TOPIC, (_from, data) => this.onHeartbeat(data))
     await serveJoin(this.host, (request) => this.handleJoin(request), (line) => this.log(line))
-    this.timers.push(setInterval(() => void this.publishHeartbeat(), HEARTBEAT_INTERVAL_MS))
-    this.timers.push(setInterval(() => void this.reconcileMembership(), CONTROLLER_INTERVAL_MS))
+    this.intervals.push(setInterval(() => void this.publishHeartbeat(), HEARTBEAT_INTERVAL_MS))
+    this.intervals.push(setInterval(() => void this.reconcileMembership(), CONTROLLER_INTERVAL_MS))
     const backend: ObjectBackend = {
       readBarrier: () => this.raft.readBarrier(),
       get: (key) => this.store.get(key),
@@ -164,19 +210,24 @@ export class Daemon {
       write: (command) => this.write(command),
       watch: (request) => this.store.watch(request),
     }
-    this.kubernetesApi = new ApiHandler({ objects: new ObjectStore(backend), serverAddress: `127.0.0.1:${config.apiPort}` })
+    this.objects = new ObjectStore(backend)
+    this.kubernetesApi = new ApiHandler({ objects: this.objects, serverAddress: `127.0.0.1:${config.apiPort}` })
     await this.startApi()
     if (this.options.founding === true) await this.registerSelf()
     else if (!this.members.has(config.nodeId)) await this.join()
     await this.startKubernetesApi()
     if (this.options.founding === true) await this.kubernetesApi.ensureSystemNamespaces()
+    this.startWorkloads(backend)
     this.log(`node ${config.name} (${config.nodeId}) up: peer ${this.host.peerId}, api 127.0.0.1:${config.apiPort}`)
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const timer of this.timers) clearInterval(timer)
+    for (const timer of this.intervals) clearInterval(timer)
+    this.controllerManager?.stop()
+    this.agent?.stop()
+    this.agentPods?.stop()
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
     this.kubeServer?.closeAllConnections()
     await new Promise<void>((resolve) => (this.kubeServer === undefined ? resolve() : this.kubeServer.close(() => resolve())))
@@ -381,7 +432,10 @@ export class Daemon {
   private onHeartbeat(data: Uint8Array): void {
     try {
       const { nodeId } = packr.unpack(data) as { nodeId: string }
-      if (typeof nodeId === 'string') this.liveness.heard(nodeId, this.clock.monotonicMs())
+      if (typeof nodeId === 'string') {
+        this.liveness.heard(nodeId, this.clock.monotonicMs())
+        this.nodeLiveness.heard(nodeId, this.clock.monotonicMs())
+      }
     } catch {
       // Malformed gossip is dropped; validators upstream already checked the signature.
     }
@@ -438,6 +492,80 @@ export class Daemon {
     } finally {
       this.controllerBusy = false
     }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Workloads: this node's Node object and agent, and the controller manager
+
+  /**
+   * Registers this node's Node object, starts its agent, and starts the controller manager, which
+   * runs the controllers and the scheduler whenever this node is the Raft leader. Registration and
+   * the agent retry in the background until the cluster has a leader.
+   */
+  private startWorkloads(backend: ObjectBackend): void {
+    if (this.options.controllers === false) return
+    const log = (line: string): void => this.log(line)
+    const client = new ObjectClient(this.objects, { log })
+    const runtime = this.options.runtime ?? 'hollow'
+    const facts = localNodeFacts({
+      name: this.config.name,
+      zone: this.config.zone,
+      containerRuntimeVersion: runtime === 'hollow' ? HOLLOW_RUNTIME_VERSION : 'none://',
+      dataDirectory: this.options.dataDirectory,
+      internalIp: this.apiAddress().advertised.split(':')[0] ?? '127.0.0.1',
+    })
+    this.retryInBackground('register this node\'s Node object', () => registerNode(client, facts, formatTime(this.clock.realtimeMs())).then(() => undefined))
+    if (runtime === 'hollow') {
+      const pods = new Informer({ objects: this.objects, resource: PODS, timers: this.timers, log })
+      this.agentPods = pods
+      this.agent = new HollowAgent({ client, recorder: new EventRecorder(client, { log }), nodeName: this.config.name, pods, timers: this.timers, random: this.random, log })
+      this.retryInBackground('start the hollow agent', async () => {
+        await pods.start()
+        if (!this.stopped) this.agent?.start()
+      })
+    }
+    this.controllerManager = new ControllerManager({
+      backend,
+      leadership: {
+        status: () => {
+          const status = this.raft.status()
+          return { isLeader: status.role === 'leader', term: status.term }
+        },
+      },
+      liveness: { silentForMs: (nodeName) => this.silentForMs(nodeName) },
+      timers: this.timers,
+      random: this.random,
+      log,
+      identity: this.config.name,
+      selfNodeName: this.config.name,
+      nodeNotReadyGraceMs: this.options.nodeNotReadyGraceMs ?? NODE_NOT_READY_GRACE_MS_DEFAULT,
+      podEvictionTimeoutMs: this.options.podEvictionTimeoutMs ?? POD_EVICTION_TIMEOUT_MS_DEFAULT,
+    })
+    this.controllerManager.start()
+  }
+
+  /** How long the node named `nodeName` has been silent on gossip (its own node: never). */
+  private silentForMs(nodeName: string): number {
+    if (nodeName === this.config.name) return 0
+    const member = [...this.members.values()].find((candidate) => candidate.name === nodeName)
+    // A Node object without a member (a removed machine) is silent for good.
+    if (member === undefined) return Number.POSITIVE_INFINITY
+    const view = this.nodeLiveness.view(member.nodeId, this.clock.monotonicMs())
+    return view.alive ? 0 : view.deadForMs
+  }
+
+  /** Runs `attempt` until it succeeds or the daemon stops, logging failures now and then. */
+  private retryInBackground(what: string, attempt: () => Promise<void>): void {
+    let failures = 0
+    const run = (): void => {
+      if (this.stopped) return
+      attempt().catch((error: Error) => {
+        failures++
+        if (failures === 1 || failures % 20 === 0) this.log(`cannot ${what} yet (${error.message}); retrying`)
+        if (!this.stopped) setTimeout(run, AGENT_RETRY_MS).unref()
+      })
+    }
+    run()
   }
 
   // -----------------------------------------------------------------------------------------------

@@ -1,0 +1,271 @@
+/**
+ * The hollow agent: the node agent's simulation backend (the Docker agent is a later issue; until
+ * then `--runtime hollow` is the daemon's default). It plays the kubelet for the pods bound to its
+ * node, without running anything:
+ *
+ * - a pod bound here goes Pending (ContainerCreating) with a pod IP from the node's pod CIDR, then
+ *   after a start delay Running, with Initialized/Ready/ContainersReady/PodScheduled True,
+ *   container statuses (ids `hollow://…`, start times) — what `kubectl get pods` shows on a real
+ *   cluster — and the kubelet's Pulled/Created/Started events;
+ * - a running pod that someone marked not ready (the node lifecycle controller, while this node
+ *   was unreachable) is reported ready again;
+ * - after a restart the agent adopts the pods it already ran (same IP and ids), so nothing moves.
+ *
+ * Status writes go through the status path with the resourceVersion they were computed from. The
+ * API deletes pods at once today, so there is no graceful termination to play yet: a pod that
+ * disappears, or is being deleted, simply releases its IP.
+ */
+import type { Random } from '../../../lib/random.ts'
+import type { JsonObject } from '../api/machinery/canonical.ts'
+import { newEvent } from '../controllers/events.ts'
+import { equalIgnoringNullFields, formatTime, isBeingDeleted, listAt, nameOf, namespaceOf, objectAt, specOf, statusOf, stringAt, uidOf } from '../controllers/object-fields.ts'
+import { PODS } from '../controllers/plan.ts'
+import { ControllerRunner } from '../controllers/manager/controller-runner.ts'
+import type { EventRecorder } from '../controllers/manager/event-recorder.ts'
+import { cacheKeyOf, type Informer } from '../controllers/manager/informer.ts'
+import type { ObjectClient } from '../controllers/manager/object-client.ts'
+import { NODES } from '../controllers/manager/shared-informers.ts'
+import type { Timer, Timers } from '../controllers/manager/timers.ts'
+import { WorkQueue } from '../controllers/manager/work-queue.ts'
+import { creatingPodStatus, recordFromStatus, runningPodStatus, type HollowPodRecord } from './hollow-pod-status.ts'
+
+export interface HollowAgentOptions {
+  readonly client: ObjectClient
+  readonly recorder: EventRecorder
+  readonly nodeName: string
+  /** A pod informer (shared or the agent's own); the agent adds handlers, its owner starts it. */
+  readonly pods: Informer
+  readonly timers: Timers
+  /** Container ids and start delays; seed it in simulations. */
+  readonly random: Random
+  readonly log: (line: string) => void
+  /** How long containers take to start: drawn from [min, max] per pod. */
+  readonly startDelayMs?: { readonly min: number; readonly max: number }
+  readonly workers?: number
+}
+
+interface PodState {
+  record: HollowPodRecord
+  /** Set while the containers are "starting". */
+  startTimer: Timer | undefined
+  eventsRecorded: boolean
+}
+
+const START_DELAY_MS_DEFAULT = { min: 200, max: 800 }
+const NODE_RETRY_MS = 200
+const FIRST_HOST = 2
+const LAST_HOST = 254
+
+export class HollowAgent {
+  readonly nodeName: string
+  private readonly options: HollowAgentOptions
+  private readonly queue: WorkQueue
+  private readonly runner: ControllerRunner
+  private readonly states = new Map<string, PodState>()
+  /** Pod IPs in use on this node, by the uid of the pod holding each. */
+  private readonly ipOwners = new Map<string, string>()
+  private lastHost = FIRST_HOST - 1
+  private node: { podCidrBase: string; hostIp: string } | undefined
+  private stopped = false
+
+  constructor(options: HollowAgentOptions) {
+    this.options = options
+    this.nodeName = options.nodeName
+    this.queue = new WorkQueue({ timers: options.timers, baseDelayMs: 50, maxDelayMs: 5000 })
+    this.runner = new ControllerRunner({
+      name: `hollow-agent ${options.nodeName}`,
+      queue: this.queue,
+      workers: options.workers ?? 4,
+      sync: (key) => this.sync(key),
+      isFatal: () => false,
+      onFatal: () => {},
+      log: options.log,
+    })
+    options.pods.addHandlers({
+      onAdd: (pod) => this.podChanged(pod),
+      onUpdate: (previous, pod) => {
+        if (this.isMine(previous) && !this.isMine(pod)) this.queue.add(cacheKeyOf(pod))
+        this.podChanged(pod)
+      },
+      onDelete: (pod) => this.forget(cacheKeyOf(pod)),
+    })
+  }
+
+  /**
+   * Starts working (the pod informer may already hold pods: they are all looked at). The IPs of
+   * pods already running here are reserved first, so a new pod never takes one of them before
+   * its owner has been adopted.
+   */
+  start(): void {
+    for (const pod of this.options.pods.list()) {
+      const podIp = stringAt(statusOf(pod)['podIP'])
+      if (this.isMine(pod) && podIp !== '' && !this.ipOwners.has(podIp)) this.ipOwners.set(podIp, uidOf(pod))
+    }
+    this.runner.start()
+    for (const pod of this.options.pods.list()) this.podChanged(pod)
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.runner.stop()
+    for (const state of this.states.values()) state.startTimer?.cancel()
+  }
+
+  get idle(): boolean {
+    return this.runner.idle
+  }
+
+  /** Pods this agent runs (or is starting). */
+  get podCount(): number {
+    return this.states.size
+  }
+
+  private isMine(pod: JsonObject): boolean {
+    return stringAt(specOf(pod)['nodeName']) === this.nodeName
+  }
+
+  private podChanged(pod: JsonObject): void {
+    if (this.isMine(pod)) this.queue.add(cacheKeyOf(pod))
+  }
+
+  private forget(key: string): void {
+    const state = this.states.get(key)
+    if (state === undefined) return
+    state.startTimer?.cancel()
+    if (this.ipOwners.get(state.record.podIp) === state.record.uid) this.ipOwners.delete(state.record.podIp)
+    this.states.delete(key)
+  }
+
+  private async sync(key: string): Promise<void> {
+    if (this.stopped) return
+    const pod = this.options.pods.getByKey(key)
+    const phase = pod === undefined ? '' : stringAt(statusOf(pod)['phase'])
+    if (pod === undefined || !this.isMine(pod) || isBeingDeleted(pod) || phase === 'Succeeded' || phase === 'Failed') {
+      this.forget(key)
+      return
+    }
+    let state = this.states.get(key)
+    if (state !== undefined && state.record.uid !== uidOf(pod)) {
+      this.forget(key)
+      state = undefined
+    }
+    if (state === undefined) {
+      const created = await this.adoptOrCreate(key, pod)
+      if (created === undefined) return
+      state = created
+    }
+    const record = state.record
+    const desired = record.runningSince === undefined ? creatingPodStatus(pod, record) : runningPodStatus(pod, { ...record, runningSince: record.runningSince })
+    if (record.runningSince === undefined && state.startTimer === undefined) this.scheduleStart(key, state)
+    if (!equalIgnoringNullFields(statusOf(pod), desired)) {
+      await this.options.client.updateStatus(PODS, namespaceOf(pod), nameOf(pod), { ...pod, status: desired })
+    }
+    if (record.runningSince !== undefined && !state.eventsRecorded) {
+      state.eventsRecorded = true
+      this.recordStarted(pod)
+    }
+  }
+
+  /** The state of a pod new to this agent: adopted from its status, or freshly allocated. */
+  private async adoptOrCreate(key: string, pod: JsonObject): Promise<PodState | undefined> {
+    const node = await this.nodeFacts()
+    if (node === undefined) {
+      this.queue.addAfter(key, NODE_RETRY_MS)
+      return undefined
+    }
+    const adopted = recordFromStatus(pod, uidOf(pod))
+    const owner = adopted === undefined ? undefined : this.ipOwners.get(adopted.podIp)
+    if (adopted !== undefined && adopted.podIp.startsWith(node.podCidrBase) && (owner === undefined || owner === adopted.uid)) {
+      const record = { ...adopted, containerIds: this.withContainerIds(pod, adopted.containerIds) }
+      const state: PodState = { record, startTimer: undefined, eventsRecorded: record.runningSince !== undefined }
+      this.ipOwners.set(record.podIp, record.uid)
+      this.states.set(key, state)
+      return state
+    }
+    const podIp = this.allocateIp(node.podCidrBase, uidOf(pod))
+    if (podIp === undefined) {
+      this.options.log(`hollow agent ${this.nodeName}: no pod IP left for ${key}`)
+      this.queue.addAfter(key, 5000)
+      return undefined
+    }
+    const record: HollowPodRecord = { uid: uidOf(pod), hostIp: node.hostIp, podIp, startTime: formatTime(this.options.timers.realtimeMs()), containerIds: this.withContainerIds(pod, {}) }
+    const state: PodState = { record, startTimer: undefined, eventsRecorded: false }
+    this.states.set(key, state)
+    return state
+  }
+
+  private scheduleStart(key: string, state: PodState): void {
+    const { min, max } = this.options.startDelayMs ?? START_DELAY_MS_DEFAULT
+    const delayMs = max > min ? this.options.random.int(min, max + 1) : min
+    state.startTimer = this.options.timers.after(delayMs, () => {
+      if (this.states.get(key) !== state) return
+      state.record = { ...state.record, runningSince: formatTime(this.options.timers.realtimeMs()) }
+      this.queue.add(key)
+    })
+  }
+
+  /** Container ids for every container of the pod, keeping the known ones. */
+  private withContainerIds(pod: JsonObject, known: Readonly<Record<string, string>>): Record<string, string> {
+    const ids: Record<string, string> = { ...known }
+    for (const field of ['initContainers', 'containers']) {
+      for (const container of listAt(specOf(pod)[field]).map(objectAt)) {
+        const name = stringAt(container['name'])
+        if (ids[name] === undefined) ids[name] = `hollow://${this.randomHex(64)}`
+      }
+    }
+    return ids
+  }
+
+  private randomHex(length: number): string {
+    let text = ''
+    while (text.length < length) text += this.options.random.int(0, 0x1_0000_0000).toString(16).padStart(8, '0')
+    return text.slice(0, length)
+  }
+
+  /** The next free address of the node's /24 after the last one handed out. */
+  private allocateIp(base: string, uid: string): string | undefined {
+    for (let step = 0; step <= LAST_HOST - FIRST_HOST; step++) {
+      const host = FIRST_HOST + ((this.lastHost - FIRST_HOST + 1 + step) % (LAST_HOST - FIRST_HOST + 1))
+      const ip = `${base}${host}`
+      if (this.ipOwners.has(ip)) continue
+      this.ipOwners.set(ip, uid)
+      this.lastHost = host
+      return ip
+    }
+    return undefined
+  }
+
+  /** The node's pod CIDR prefix (`10.244.3.`) and address, once the leader has given it a CIDR. */
+  private async nodeFacts(): Promise<{ podCidrBase: string; hostIp: string } | undefined> {
+    if (this.node !== undefined) return this.node
+    let node: JsonObject
+    try {
+      node = await this.options.client.get(NODES, undefined, this.nodeName)
+    } catch {
+      return undefined
+    }
+    const match = /^(\d+\.\d+\.\d+\.)0\/24$/.exec(stringAt(specOf(node)['podCIDR']))
+    if (match === null) return undefined
+    const addresses = listAt(statusOf(node)['addresses']).map(objectAt)
+    const hostIp = stringAt(addresses.find((address) => address['type'] === 'InternalIP')?.['address'], '127.0.0.1')
+    this.node = { podCidrBase: match[1] as string, hostIp }
+    return this.node
+  }
+
+  private recordStarted(pod: JsonObject): void {
+    const nowMs = this.options.timers.realtimeMs()
+    const involved = { ...pod, kind: 'Pod', apiVersion: 'v1' }
+    let sequence = 0
+    for (const container of listAt(specOf(pod)['containers']).map(objectAt)) {
+      const name = stringAt(container['name'])
+      const image = stringAt(container['image'])
+      const event = (reason: string, message: string): void => {
+        const recorded = newEvent({ involved, reason, message, type: 'Normal', component: 'kubelet', nowMs, sequence: sequence++ })
+        this.options.recorder.record({ ...recorded, source: { component: 'kubelet', host: this.nodeName }, involvedObject: { ...objectAt(recorded['involvedObject']), fieldPath: `spec.containers{${name}}` } })
+      }
+      event('Pulled', `Container image "${image}" already present on machine`)
+      event('Created', `Created container ${name}`)
+      event('Started', `Started container ${name}`)
+    }
+  }
+}
