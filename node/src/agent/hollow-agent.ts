@@ -9,7 +9,11 @@
  *   cluster — and the kubelet's Pulled/Created/Started events;
  * - a running pod that someone marked not ready (the node lifecycle controller, while this node
  *   was unreachable) is reported ready again;
- * - after a restart the agent adopts the pods it already ran (same IP and ids), so nothing moves.
+ * - after a restart the agent adopts the pods it already ran (same IP and ids), so nothing moves;
+ * - opt-in, for simulating Jobs: a pod annotated `flotilla.dev/hollow-exit-after-ms: "<ms>"`
+ *   (and optionally `flotilla.dev/hollow-exit-code: "<n>"`, default 0) has its containers
+ *   terminate that long after they started: phase Succeeded for exit code 0 under restartPolicy
+ *   Never or OnFailure, Failed otherwise (the hollow runtime does not restart containers).
  *
  * Status writes go through the status path with the resourceVersion they were computed from. The
  * API deletes pods at once today, so there is no graceful termination to play yet: a pod that
@@ -49,6 +53,39 @@ interface PodState {
   /** Set while the containers are "starting". */
   startTimer: Timer | undefined
   eventsRecorded: boolean
+  /** Set while an opt-in exit (HOLLOW_EXIT_AFTER_MS_ANNOTATION) is pending. */
+  exitTimer?: Timer
+  /** Set once the containers "exited". */
+  exited?: { readonly exitCode: number; readonly finishedAt: string }
+}
+
+/** Opt-in simulation of finishing containers: milliseconds from start to exit. */
+export const HOLLOW_EXIT_AFTER_MS_ANNOTATION = 'flotilla.dev/hollow-exit-after-ms'
+/** The exit code of such containers (default 0). */
+export const HOLLOW_EXIT_CODE_ANNOTATION = 'flotilla.dev/hollow-exit-code'
+
+/** The planned exit of a pod: its delay and code, when the pod asks for one. */
+function plannedExit(pod: JsonObject): { afterMs: number; exitCode: number } | undefined {
+  const annotations = objectAt(objectAt(pod['metadata'])['annotations'])
+  const afterMs = Number(stringAt(annotations[HOLLOW_EXIT_AFTER_MS_ANNOTATION], 'NaN'))
+  if (!Number.isFinite(afterMs) || afterMs < 0) return undefined
+  const exitCode = Number(stringAt(annotations[HOLLOW_EXIT_CODE_ANNOTATION], '0'))
+  return { afterMs, exitCode: Number.isInteger(exitCode) ? exitCode : 1 }
+}
+
+/** A running status turned into the finished one: containers terminated, phase by exit code. */
+function exitedPodStatus(pod: JsonObject, running: JsonObject, exited: { readonly exitCode: number; readonly finishedAt: string }): JsonObject {
+  const restartPolicy = stringAt(specOf(pod)['restartPolicy'], 'Always')
+  const succeeded = exited.exitCode === 0 && restartPolicy !== 'Always'
+  const notReady = (condition: JsonObject): JsonObject =>
+    condition['type'] === 'Ready' || condition['type'] === 'ContainersReady' ? { ...condition, status: 'False', reason: 'PodCompleted', lastTransitionTime: exited.finishedAt } : condition
+  const containerStatuses = listAt(running['containerStatuses']).map((item) => {
+    const containerStatus = objectAt(item)
+    const startedAt = stringAt(objectAt(objectAt(containerStatus['state'])['running'])['startedAt'])
+    const terminated = { exitCode: exited.exitCode, reason: exited.exitCode === 0 ? 'Completed' : 'Error', startedAt, finishedAt: exited.finishedAt, containerID: stringAt(containerStatus['containerID']) }
+    return { ...containerStatus, state: { terminated }, ready: false, started: false }
+  })
+  return { ...running, phase: succeeded ? 'Succeeded' : 'Failed', conditions: listAt(running['conditions']).map((condition) => notReady(objectAt(condition))), containerStatuses }
 }
 
 const START_DELAY_MS_DEFAULT = { min: 200, max: 800 }
@@ -108,7 +145,10 @@ export class HollowAgent {
   stop(): void {
     this.stopped = true
     this.runner.stop()
-    for (const state of this.states.values()) state.startTimer?.cancel()
+    for (const state of this.states.values()) {
+      state.startTimer?.cancel()
+      state.exitTimer?.cancel()
+    }
   }
 
   get idle(): boolean {
@@ -132,6 +172,7 @@ export class HollowAgent {
     const state = this.states.get(key)
     if (state === undefined) return
     state.startTimer?.cancel()
+    state.exitTimer?.cancel()
     if (this.ipOwners.get(state.record.podIp) === state.record.uid) this.ipOwners.delete(state.record.podIp)
     this.states.delete(key)
   }
@@ -155,8 +196,10 @@ export class HollowAgent {
       state = created
     }
     const record = state.record
-    const desired = record.runningSince === undefined ? creatingPodStatus(pod, record) : runningPodStatus(pod, { ...record, runningSince: record.runningSince })
+    const running = record.runningSince === undefined ? creatingPodStatus(pod, record) : runningPodStatus(pod, { ...record, runningSince: record.runningSince })
+    const desired = state.exited === undefined ? running : exitedPodStatus(pod, running, state.exited)
     if (record.runningSince === undefined && state.startTimer === undefined) this.scheduleStart(key, state)
+    if (record.runningSince !== undefined && state.exitTimer === undefined && state.exited === undefined) this.scheduleExit(key, state, pod, record.runningSince)
     if (!equalIgnoringNullFields(statusOf(pod), desired)) {
       await this.options.client.updateStatus(PODS, namespaceOf(pod), nameOf(pod), { ...pod, status: desired })
     }
@@ -200,6 +243,20 @@ export class HollowAgent {
     state.startTimer = this.options.timers.after(delayMs, () => {
       if (this.states.get(key) !== state) return
       state.record = { ...state.record, runningSince: formatTime(this.options.timers.realtimeMs()) }
+      this.queue.add(key)
+    })
+  }
+
+  /** Arms the opt-in exit of a started pod (see HOLLOW_EXIT_AFTER_MS_ANNOTATION), if it asks for one. */
+  private scheduleExit(key: string, state: PodState, pod: JsonObject, runningSince: string): void {
+    const exit = plannedExit(pod)
+    if (exit === undefined) return
+    // Counted from the start time the status shows, so an agent that adopted a running pod after
+    // a restart still ends it on time.
+    const delayMs = Math.max(0, Date.parse(runningSince) + exit.afterMs - this.options.timers.realtimeMs())
+    state.exitTimer = this.options.timers.after(delayMs, () => {
+      if (this.states.get(key) !== state) return
+      state.exited = { exitCode: exit.exitCode, finishedAt: formatTime(this.options.timers.realtimeMs()) }
       this.queue.add(key)
     })
   }

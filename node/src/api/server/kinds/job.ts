@@ -67,8 +67,9 @@ export function defaultJob(job: JsonObject, old: JsonObject | undefined): void {
  */
 export function jobSpecErrors(spec: JsonObject, path: string): FieldError[] {
   const errors: FieldError[] = []
+  // activeDeadlineSeconds is Go's int64; the others are int32.
   for (const field of ['parallelism', 'completions', 'activeDeadlineSeconds', 'backoffLimit', 'ttlSecondsAfterFinished']) {
-    errors.push(...nonNegativeErrors(spec[field], childPath(path, field)))
+    errors.push(...nonNegativeErrors(spec[field], childPath(path, field), field === 'activeDeadlineSeconds' ? 64 : 32))
   }
   const mode = spec['completionMode']
   if (isSet(mode)) errors.push(...enumErrors(mode, childPath(path, 'completionMode'), ['NonIndexed', 'Indexed']))
@@ -125,7 +126,12 @@ export function jobErrors(job: JsonObject, old: JsonObject | undefined): FieldEr
   errors.push(...jobSpecErrors(spec, 'spec'))
   if (old !== undefined) {
     const previous = objectAt(old['spec'])
-    for (const field of ['completions', 'selector', 'template', 'completionMode']) errors.push(...immutableErrors(spec[field], previous[field], `spec.${field}`))
+    // A Job stored without its generated selector gets it (and the matching template labels) from
+    // the job controller's first update; from then on both are immutable.
+    const selectorPending = !isSet(previous['selector']) && !manual
+    if (selectorPending && isSet(spec['selector']) && uid !== '') errors.push(...generatedSelectorErrors(job, spec))
+    const immutable = selectorPending ? ['completions', 'completionMode'] : ['completions', 'selector', 'template', 'completionMode']
+    for (const field of immutable) errors.push(...immutableErrors(spec[field], previous[field], `spec.${field}`))
   }
   return errors
 }
