@@ -206,12 +206,12 @@ export class Daemon {
     const backend: ObjectBackend = {
       readBarrier: () => this.raft.readBarrier(),
       get: (key) => this.store.get(key),
-      range: (prefix) => this.store.range({ prefix }),
+      range: (prefix) => this.store.rangeAll(prefix),
       write: (command) => this.write(command),
       watch: (request) => this.store.watch(request),
     }
     this.objects = new ObjectStore(backend)
-    this.kubernetesApi = new ApiHandler({ objects: this.objects, serverAddress: `127.0.0.1:${config.apiPort}` })
+    this.kubernetesApi = new ApiHandler({ objects: this.objects, serverAddress: `127.0.0.1:${config.apiPort}`, log: (line) => this.log(`api: ${line}`) })
     await this.startApi()
     if (this.options.founding === true) await this.registerSelf()
     else if (!this.members.has(config.nodeId)) await this.join()

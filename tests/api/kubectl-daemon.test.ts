@@ -117,7 +117,7 @@ if (!existsSync(KUBECTL)) {
     t.equal(json.spec.replicas, 3, 'the change is visible on every node')
     t.equal(json.metadata.generation, 2, 'and bumped the generation once')
     const deployments = await kubectl('a', 'get', 'deploy', '-n', 'team-a')
-    t.match(deployments.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+0\/3\s+0\s+0\s+\d+s/, 'kubectl get shows the Deployment columns')
+    t.match(deployments.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+\d\/3\s+\d\s+\d\s+\d+s/, 'kubectl get shows the Deployment columns')
     t.match((await kubectl('b', 'get', 'cm', 'settings', '-n', 'team-a')).stdout, /NAME\s+DATA\s+AGE\nsettings\s+1\s+/, 'and the ConfigMap columns for a single object')
 
     // Defaults are applied and printed; a selector that misses the template labels is refused.
@@ -130,15 +130,17 @@ if (!existsSync(KUBECTL)) {
 
     // The scale and status subresources.
     t.match((await kubectl('c', 'scale', 'deploy', 'web', '-n', 'team-a', '--replicas=5')).stdout, /deployment.apps\/web scaled/, 'kubectl scale')
-    t.match((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+0\/5/, 'changes spec.replicas')
-    await kubectl('b', 'patch', 'deploy', 'web', '-n', 'team-a', '--type=merge', '-p', '{"status":{"readyReplicas":4}}')
-    t.match((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+0\/5/, 'status is not writable through the main resource')
+    t.match((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+\d\/5/, 'changes spec.replicas')
+    await kubectl('b', 'patch', 'deploy', 'web', '-n', 'team-a', '--type=merge', '-p', '{"status":{"readyReplicas":99}}')
+    t.notMatch((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+99\/5/, 'status is not writable through the main resource')
     const kubeconfigB = readFileSync(kubeconfigs.get('b')!, 'utf8')
     const tokenB = /token: (\S+)/.exec(kubeconfigB)![1]!
     const serverB = /server: (https:\/\/\S+)/.exec(kubeconfigB)![1]!
-    const statusWrite = await httpsRequestJson(`${serverB}/apis/apps/v1/namespaces/team-a/deployments/web/status`, ca, tokenB, 'PATCH', 'application/merge-patch+json', '{"status":{"readyReplicas":2,"replicas":5}}')
+    const statusWrite = await httpsRequestJson(`${serverB}/apis/apps/v1/namespaces/team-a/deployments/web/status`, ca, tokenB, 'PATCH', 'application/merge-patch+json', '{"status":{"observedGeneration":99}}')
     t.equal(statusWrite.status, 200, 'the status subresource accepts a merge patch')
-    t.match((await kubectl('c', 'get', 'deploy', 'web', '-n', 'team-a')).stdout, /web\s+2\/5/, 'and the new status shows on every node')
+    // The Deployment controller owns this status and rewrites it at once, so the check reads the
+    // subresource's answer rather than a later GET.
+    t.equal((JSON.parse(statusWrite.body) as { status: { observedGeneration: number } }).status.observedGeneration, 99, 'and writes the status')
 
     await kubectl('a', 'label', 'configmap', 'settings', '-n', 'team-a', 'tier=backend')
     t.match((await kubectl('b', 'get', 'cm', '-n', 'team-a', '-l', 'tier=backend')).stdout, /settings/, 'label selector matches')
@@ -160,6 +162,46 @@ if (!existsSync(KUBECTL)) {
     t.match((await kubectl('b', 'get', 'deploy', 'nope', '-n', 'team-a')).stderr, /NotFound.*deployments.apps "nope" not found/, 'a missing object is NotFound')
     t.match((await kubectl('c', 'delete', 'configmap', 'settings', '-n', 'team-a')).stdout, /configmap "settings" deleted/)
     t.match((await kubectl('a', 'get', 'configmap', 'settings', '-n', 'team-a')).stderr, /NotFound/, 'the delete is visible on every node')
+
+    // Wide output, annotate, set image, describe, server-side apply with conflicts, delete -f.
+    t.match((await kubectl('b', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'wide')).stdout, /CONTAINERS\s+IMAGES\s+SELECTOR\nweb\s+.*\s+web\s+busybox:local\s+app=web/, 'get -o wide adds containers, images and selector')
+    t.match((await kubectl('c', 'annotate', 'deploy', 'web', '-n', 'team-a', 'owner=team-a')).stdout, /deployment.apps\/web annotated/, 'kubectl annotate')
+    t.equal((await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'jsonpath={.metadata.annotations.owner}')).stdout, 'team-a', 'the annotation is visible on another node')
+    t.match((await kubectl('a', 'set', 'image', 'deploy/web', '-n', 'team-a', 'web=busybox:v2')).stdout, /deployment.apps\/web image updated/, 'kubectl set image')
+    t.equal((await kubectl('b', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'jsonpath={.spec.template.spec.containers[0].image}')).stdout, 'busybox:v2', 'the strategic merge by container name changed the image')
+    const described = await kubectl('c', 'describe', 'deploy', 'web', '-n', 'team-a')
+    t.match(described.stdout, /Name:\s+web\nNamespace:\s+team-a/, 'kubectl describe prints the object')
+    t.match(described.stdout, /Image:\s+busybox:v2/, 'with its pod template')
+    t.match(described.stdout, /Annotations:[\s\S]*owner: team-a/, 'and annotations')
+
+    const applied = join(work, 'applied.yaml')
+    const appliedConfig = (replicas: number): string =>
+      ['apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: api', '  namespace: team-a', 'spec:', `  replicas: ${replicas}`, '  selector: {matchLabels: {app: api}}', '  template:', '    metadata: {labels: {app: api}}', '    spec:', '      containers:', '      - name: api', '        image: busybox:local', ''].join('\n')
+    writeFileSync(applied, appliedConfig(2))
+    t.match((await kubectl('a', 'apply', '--server-side', '-f', applied)).stdout, /deployment.apps\/api serverside-applied/, 'server-side apply creates')
+    const managed = await kubectl('b', 'get', 'deploy', 'api', '-n', 'team-a', '-o', 'json')
+    const managers = (JSON.parse(managed.stdout) as { metadata: { managedFields?: { manager: string; operation: string }[] } }).metadata.managedFields ?? []
+    t.ok(managers.some((entry) => entry.manager === 'kubectl' && entry.operation === 'Apply'), 'and records the applier in managedFields')
+    writeFileSync(applied, appliedConfig(4))
+    const conflicted = await kubectl('c', 'apply', '--server-side', '--field-manager=team-b', '-f', applied)
+    t.not(conflicted.code, 0, 'another manager changing an owned field fails')
+    t.match(conflicted.stderr, /Apply failed with 1 conflict: conflict with "kubectl".*\.spec\.replicas/, 'with the conflicting field and its owner')
+    t.match((await kubectl('c', 'apply', '--server-side', '--field-manager=team-b', '--force-conflicts', '-f', applied)).stdout, /deployment.apps\/api serverside-applied/, '--force-conflicts takes the field over')
+    t.equal((await kubectl('a', 'get', 'deploy', 'api', '-n', 'team-a', '-o', 'jsonpath={.spec.replicas}')).stdout, '4', 'and the forced value is stored')
+    t.match((await kubectl('b', 'create', 'configmap', 'dry', '-n', 'team-a', '--dry-run=server', '--from-literal=a=1')).stdout, /configmap\/dry created \(server dry run\)/, 'a server dry run answers')
+    t.match((await kubectl('c', 'get', 'configmap', 'dry', '-n', 'team-a')).stderr, /NotFound/, 'and stores nothing')
+    t.match((await kubectl('b', 'delete', '-f', applied)).stdout, /deployment.apps "api" deleted/, 'delete -f')
+    t.match((await kubectl('c', 'get', 'deploy', 'api', '-n', 'team-a')).stderr, /NotFound/, 'the deleted object is gone on every node')
+
+    // get -w prints Table rows as objects change through another node.
+    const tableWatcher = spawn(KUBECTL, ['--kubeconfig', kubeconfigs.get('b')!, '--cache-dir', join(work, 'cache-watch-table'), 'get', 'deploy', '-n', 'team-a', '-w'])
+    let tableWatched = ''
+    tableWatcher.stdout.on('data', (chunk: Buffer) => (tableWatched += chunk.toString()))
+    t.teardown(() => tableWatcher.kill())
+    await waitFor('the table watch to print the header and the deployment', 15_000, async () => (/NAME\s+READY\s+UP-TO-DATE/.test(tableWatched) && /\nweb\s+\d+\/\d/.test(tableWatched) ? true : undefined))
+    await kubectl('a', 'scale', 'deploy', 'web', '-n', 'team-a', '--replicas=6')
+    await waitFor('the table watch to print the scaled deployment', 15_000, async () => (/\nweb\s+\d+\/6/.test(tableWatched) ? true : undefined))
+    t.pass('kubectl get -w prints rows for changes made through another node')
 
     // Namespaces: the system ones exist, objects need an existing namespace, deleting one empties it.
     const namespaces = await kubectl('b', 'get', 'namespaces', '-o', 'name')

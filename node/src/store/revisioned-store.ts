@@ -132,6 +132,15 @@ export class RevisionedStore implements StateMachine {
   }
 
   /**
+   * Every key under `prefix`, in key order, however many: for in-process readers such as the
+   * Kubernetes object store, which must see whole collections (the HTTP API pages with `range`).
+   */
+  rangeAll(prefix: string): { items: KeyValue[]; revision: number } {
+    const scanned = this.order.scan(prefix, (key) => key.startsWith(prefix), Number.MAX_SAFE_INTEGER)
+    return { items: scanned.keys.map((key) => this.keys.get(key)!), revision: this.currentRevision }
+  }
+
+  /**
    * Follows changes to a key or prefix from `fromRevision` (see watch-hub.ts for the delivery
    * contract); returns the cancel function. A watch from a revision this node no longer holds
    * ends at once through `onError` with CompactedError.

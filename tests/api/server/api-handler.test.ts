@@ -69,14 +69,14 @@ t.test('request bodies: JSON and YAML objects, size limits, malformed bodies, ty
   t.equal((await api.post(CM, nearLimit)).status, 201, 'a 1 MiB body under the limit is accepted')
 })
 
-t.test('PATCH content types: each patch type, 415 for unknown ones and for server-side apply', async (t) => {
+t.test('PATCH content types: each patch type, 415 for unknown ones, 422 for an apply without a field manager', async (t) => {
   const api = await harness(t)
   await api.post(CM, configMap('settings', { data: { a: '1' } }))
   t.equal((await api.patch(`${CM}/settings`, { data: { b: '2' } }, 'application/merge-patch+json')).json.data.b, '2', 'merge patch')
   t.equal((await api.patch(`${CM}/settings`, { data: { c: '3' } }, 'application/strategic-merge-patch+json')).json.data.c, '3', 'strategic merge patch')
   t.equal((await api.patch(`${CM}/settings`, [{ op: 'add', path: '/data/d', value: '4' }], 'application/json-patch+json')).json.data.d, '4', 'JSON patch')
   await refusedWithoutChange(t, api, 'an unknown patch type', () => api.patch(`${CM}/settings`, { data: {} }, 'application/json'), 415, /application\/json-patch\+json/)
-  await refusedWithoutChange(t, api, 'server-side apply (not served yet)', () => api.patch(`${CM}/settings`, 'data: {x: "1"}', 'application/apply-patch+yaml'), 415)
+  await refusedWithoutChange(t, api, 'server-side apply without a fieldManager', () => api.patch(`${CM}/settings`, 'data: {x: "1"}', 'application/apply-patch+yaml'), 422, /PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch/)
   await refusedWithoutChange(t, api, 'a malformed patch body', () => api.patch(`${CM}/settings`, '{"data":', 'application/merge-patch+json'), 400, /not valid JSON/)
   await refusedWithoutChange(t, api, 'a failed JSON patch test', () => api.patch(`${CM}/settings`, [{ op: 'test', path: '/data/a', value: 'nope' }], 'application/json-patch+json'), 422)
   await refusedWithoutChange(t, api, 'a patch that changes the kind', () => api.patch(`${CM}/settings`, { kind: 'Secret' }), 400)

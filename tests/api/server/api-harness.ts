@@ -7,6 +7,7 @@ import { waitFor } from '../../../lib/poll.ts'
 import { ApiHandler } from '../../../node/src/api/server/api-handler.ts'
 import { MemoryObjectBackend } from '../../../node/src/api/server/memory-backend.ts'
 import { ObjectStore } from '../../../node/src/api/server/object-store.ts'
+import type { WatchEventEncoder } from '../../../node/src/api/server/watch-encoding.ts'
 
 export interface Reply {
   readonly status: number
@@ -41,12 +42,13 @@ export class ApiHarness {
   private listeningPort = 0
   private readonly openRequests = new Set<{ destroy(): void }>()
 
-  constructor(options: { watchBookmarkIntervalMs?: number } = {}) {
+  constructor(options: { watchBookmarkIntervalMs?: number; watchEventEncoder?: WatchEventEncoder } = {}) {
     this.api = new ApiHandler({
       objects: this.objects,
       serverAddress: '127.0.0.1:1',
       log: (line) => this.logged.push(line),
       ...(options.watchBookmarkIntervalMs !== undefined ? { watchBookmarkIntervalMs: options.watchBookmarkIntervalMs } : {}),
+      ...(options.watchEventEncoder !== undefined ? { watchEventEncoder: options.watchEventEncoder } : {}),
     })
   }
 

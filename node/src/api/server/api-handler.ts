@@ -8,28 +8,33 @@
  *   request-body.ts, request-options.ts   reading bodies and query parameters (400/413/415)
  *   selection.ts                          label and field selectors per resource
  *   object-reads.ts, object-writes.ts     get/list, create/replace/patch
+ *   object-apply.ts, field-managers.ts    server-side apply; managedFields of every write
  *   patchers.ts                           one function per PATCH Content-Type
  *   delete-requests.ts, deletion.ts       DELETE, finalizers, propagation, namespace termination
  *   garbage-collection.ts                 the pure plan of what a deletion does to dependents
- *   watch-stream.ts                       watch streams, bookmarks, selector transitions, Tables
+ *   watch-stream.ts, watch-encoding.ts    watch streams, bookmarks, selector transitions, Tables
  *   subresources.ts                       scale, status, finalize
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { apiGroupDocument, apiGroupListDocument, apiResourceListDocument, apiVersionsDocument, versionDocument } from '../discovery/documents.ts'
 import { resolveResource, splitApiPath, type ResourceTarget } from '../discovery/resolve.ts'
 import { BUILTIN_REGISTRY, type ResourceDefinition, type ResourceRegistry } from '../discovery/resources.ts'
-import { badRequest, methodNotAllowed, pathNotFound, toStatus } from '../machinery/status.ts'
+import { ApiError, badRequest, methodNotAllowed, pathNotFound, toStatus } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
 import { deleteMatching, deleteOne } from './delete-requests.ts'
 import { Deletion } from './deletion.ts'
 import { getObject, listObjects } from './object-reads.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
+import { applyObject } from './object-apply.ts'
 import { createObject, patchObject, replaceObject, type WriteRequest } from './object-writes.ts'
+import { patchTypeFor } from './patchers.ts'
 import { NAMESPACES, refOf, storedResources } from './resource-refs.ts'
 import { booleanParameter } from './request-options.ts'
-import { sendJson, tableRequestOf } from './responses.ts'
+import { parseRequestTarget } from './request-target.ts'
+import { sendJson, sendRefusalOfUnreadBody, tableRequestOf } from './responses.ts'
 import { selectionOf } from './selection.ts'
 import { serveFinalize, serveScale, serveStatus, type SubresourceRequest } from './subresources.ts'
+import { WatchEventEncoder } from './watch-encoding.ts'
 import { WATCH_BOOKMARK_INTERVAL_MS_DEFAULT, serveWatch } from './watch-stream.ts'
 
 /** Namespaces every cluster has, created by the first node (as kube-apiserver does). */
@@ -42,7 +47,12 @@ export interface ApiHandlerOptions {
   readonly serverAddress: string
   /** How often watches that allow bookmarks get one (default 10 s; tests shorten it). */
   readonly watchBookmarkIntervalMs?: number
-  /** Where failures nobody can be told about go (garbage collection after a delete); default stderr. */
+  /** Encodes watch events once for all streams (default: one of its own; tests read its stats). */
+  readonly watchEventEncoder?: WatchEventEncoder
+  /**
+   * Where failures nobody can be told about go (garbage collection after a delete, the details of
+   * a 500); default stderr.
+   */
   readonly log?: (line: string) => void
 }
 
@@ -52,6 +62,8 @@ export class ApiHandler {
   private readonly serverAddress: string
   private readonly deletion: Deletion
   private readonly watchBookmarkIntervalMs: number
+  private readonly log: (line: string) => void
+  private readonly watchEncoder: WatchEventEncoder
   private openApi: OpenApiDocuments | undefined
 
   constructor(options: ApiHandlerOptions) {
@@ -59,9 +71,10 @@ export class ApiHandler {
     this.registry = options.registry ?? BUILTIN_REGISTRY
     this.serverAddress = options.serverAddress
     this.watchBookmarkIntervalMs = options.watchBookmarkIntervalMs ?? WATCH_BOOKMARK_INTERVAL_MS_DEFAULT
+    this.watchEncoder = options.watchEventEncoder ?? new WatchEventEncoder()
     // Without a log the daemon's stderr still shows collection failures rather than losing them.
-    const log = options.log ?? ((line: string) => console.error(`api: ${line}`))
-    this.deletion = new Deletion({ objects: this.objects, resources: storedResources(this.registry), log })
+    this.log = options.log ?? ((line: string) => console.error(`api: ${line}`))
+    this.deletion = new Deletion({ objects: this.objects, resources: storedResources(this.registry), log: this.log })
   }
 
   /** Creates the system namespaces that do not exist yet (idempotent; run by the founding node). */
@@ -79,19 +92,20 @@ export class ApiHandler {
       await this.route(request, response)
     } catch (error) {
       const status = toStatus(error)
+      // The client is told only that something went wrong; the details are for the operator.
+      if (!(error instanceof ApiError) && status.code === 500) this.log(`${String(request.method)} ${String(request.url)}: ${(error as Error)?.stack ?? String(error)}`)
       if (response.headersSent) {
         response.end()
         return
       }
       // A body left unread (refused before or while reading it) must not be parsed as the next request.
-      if (!request.complete) response.setHeader('connection', 'close')
+      if (!request.complete) return sendRefusalOfUnreadBody(request, response, status.code, status)
       sendJson(response, status.code, status)
     }
   }
 
   private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://api')
-    const path = url.pathname.replace(/\/+$/, '') || '/'
+    const { path, url } = parseRequestTarget(request.url ?? '/')
     if (request.method === 'GET' || request.method === 'HEAD') {
       const document = this.discovery(path, request.headers.accept)
       if (document !== undefined) {
@@ -179,8 +193,10 @@ export class ApiHandler {
         return getObject(this.objects, resource, namespace, name, request, response, url)
       case 'PUT':
         return replaceObject(context, write, name)
-      case 'PATCH':
-        return patchObject(context, write, name)
+      case 'PATCH': {
+        const type = patchTypeFor(request.headers['content-type'])
+        return type === 'apply' ? applyObject(context, write, name) : patchObject(context, write, name, type)
+      }
       case 'DELETE':
         return deleteOne(this.deletion, resource, namespace, name, request, response, url)
       default:
@@ -190,7 +206,7 @@ export class ApiHandler {
 
   private watch(resource: ResourceRef, namespace: string | undefined, extraFieldSelector: string, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     const target = { resource, namespace, selection: selectionOf(resource, url, extraFieldSelector), table: tableRequestOf(request, url) }
-    return serveWatch({ objects: this.objects, bookmarkIntervalMs: this.watchBookmarkIntervalMs }, target, response, url)
+    return serveWatch({ objects: this.objects, bookmarkIntervalMs: this.watchBookmarkIntervalMs, encoder: this.watchEncoder }, target, response, url)
   }
 }
 

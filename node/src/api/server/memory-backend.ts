@@ -25,7 +25,7 @@ export class MemoryObjectBackend implements ObjectBackend {
   }
 
   range(prefix: string): ReturnType<ObjectBackend['range']> {
-    return this.store.range({ prefix })
+    return this.store.rangeAll(prefix)
   }
 
   async write(command: StoreCommand): Promise<StoreResult> {

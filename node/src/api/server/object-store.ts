@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto'
 import { alreadyExists, conflict, notFound, type GroupResource } from '../machinery/status.ts'
 import { canonicalEqual, canonicalJson, dropNulls, isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
 import type { KeyValue, StoreCommand, StoreResult } from '../../store/commands.ts'
-import type { WatchRequest } from '../../store/watch-hub.ts'
+import type { StoreEvent, WatchRequest } from '../../store/watch-hub.ts'
 import { isBeingDeleted, isReadyToVanish } from './deletion-state.ts'
 
 /** What the object store needs from the replicated store (the daemon wires Raft + RevisionedStore). */
@@ -25,6 +25,7 @@ export interface ObjectBackend {
   /** Resolves once local reads reflect every write committed before the call (ReadIndex). */
   readBarrier(): Promise<void>
   get(key: string): KeyValue | undefined
+  /** Every object key under `prefix` (no page limit) and the store revision of the read. */
   range(prefix: string): { readonly items: readonly KeyValue[]; readonly revision: number }
   write(command: StoreCommand): Promise<StoreResult>
   watch(request: WatchRequest): () => void
@@ -106,6 +107,8 @@ const EMPTY_RANGE_PREFIX = '/registry/\u0000/'
 export class ObjectStore {
   private readonly backend: ObjectBackend
   private readonly nowIso: () => string
+  /** Decoded events of shared watches, by the store's event (which every watcher shares). */
+  private readonly sharedEvents = new WeakMap<StoreEvent, DecodedEvent>()
 
   constructor(backend: ObjectBackend, options: { nowIso?: () => string } = {}) {
     this.backend = backend
@@ -153,6 +156,43 @@ export class ObjectStore {
   }
 
   /**
+   * What the watch history says about the objects of `collection` after `revision` and up to
+   * `through` (with no collection: only whether it is compacted): 'compacted' when the history no longer
+   * reaches back to `revision`, otherwise whether any of them changed. It never waits for new
+   * writes: the history is replayed from microtasks, which all run before this resolves.
+   */
+  async historyAfter(
+    collection: { readonly resource: ResourceRef; readonly namespace: string | undefined } | undefined,
+    revision: number,
+    through: number,
+  ): Promise<'compacted' | 'changed' | 'unchanged'> {
+    let verdict: 'compacted' | 'changed' | 'unchanged' = 'unchanged'
+    let cancel: () => void
+    try {
+      cancel = this.backend.watch({
+        prefix: collection === undefined ? EMPTY_RANGE_PREFIX : collectionPrefix(collection.resource, collection.namespace),
+        fromRevision: revision + 1,
+        onEvent: (event) => {
+          if (event.modRevision <= through && verdict === 'unchanged') verdict = 'changed'
+        },
+        onError: (error) => {
+          verdict = error.name === 'CompactedError' || error.name === 'WatchOverflowError' ? 'compacted' : 'changed'
+        },
+      })
+    } catch (error) {
+      // No watcher to spare (TooManyWatchersError): nothing is known, so assume a change.
+      if (error instanceof Error && error.name === 'TooManyWatchersError') return 'changed'
+      throw error
+    }
+    // The store reports a compacted start and replays history from microtasks queued by `watch`
+    // (watch-hub.ts); they run before these continuations.
+    await Promise.resolve()
+    await Promise.resolve()
+    cancel()
+    return verdict
+  }
+
+  /**
    * Creates `object`; the server owns uid, creationTimestamp, generation and resourceVersion, and
    * a new object is never being deleted. With `dryRun` nothing is written and the object is
    * returned as it would be stored.
@@ -187,7 +227,9 @@ export class ObjectStore {
    * Replaces an object with what a client sent. A resourceVersion in the new object must match
    * the stored one (409 otherwise); uid, creationTimestamp and the deletion fields are kept from
    * the stored object; `keepStatus` keeps the stored status (resources with a status subresource
-   * take status only through it). Returns the stored object; see `commit` for no-op and
+   * take status only through it). `prepare` gets that object and the stored one it replaces, and
+   * returns what to store (the write's managedFields are recorded there, against the very object
+   * the compare-and-swap checks). Returns the stored object; see `commit` for no-op and
    * finalizing writes.
    */
   async update(
@@ -195,7 +237,7 @@ export class ObjectStore {
     namespace: string | undefined,
     name: string,
     object: JsonObject,
-    options: { dryRun?: boolean; keepStatus?: boolean } = {},
+    options: { dryRun?: boolean; keepStatus?: boolean; prepare?: (next: JsonObject, current: JsonObject) => JsonObject } = {},
   ): Promise<JsonObject> {
     const key = objectKey(resource, namespace, name)
     await this.backend.readBarrier()
@@ -217,7 +259,10 @@ export class ObjectStore {
         deletionGracePeriodSeconds: currentMetadata['deletionGracePeriodSeconds'] ?? null,
       },
     }
-    const result = await this.commit(resource, key, current, next, options.dryRun === true)
+    // The nulls above only mean "absent" (the stored form drops them); `prepare` must not read
+    // them as fields the client set.
+    const prepared = options.prepare === undefined ? next : options.prepare(dropNulls(next), currentObject)
+    const result = await this.commit(resource, key, current, prepared, options.dryRun === true)
     if (result === 'conflict') throw conflict(resource, name)
     return result
   }
@@ -316,6 +361,10 @@ export class ObjectStore {
    * (DELETED: the object deleted; its resourceVersion is the revision of the delete). Returns a
    * cancel function. `onEvent` may return a promise to hold back the next event (backpressure);
    * a consumer that falls too far behind ends with a WatchOverflowError through `onError`.
+   *
+   * With `shared`, the objects are decoded once per store event for every shared watcher (the
+   * API's watch streams, which may be thousands) and must be treated as immutable; otherwise each
+   * watcher gets objects of its own (controllers' informers keep and hand them out).
    */
   watch(
     resource: ResourceRef,
@@ -323,23 +372,43 @@ export class ObjectStore {
     fromRevision: number,
     onEvent: (type: ObjectEventType, object: JsonObject, previous: JsonObject | undefined) => void | Promise<void>,
     onError: (error: Error) => void,
+    options: { readonly shared?: boolean } = {},
   ): () => void {
+    const decode = (event: StoreEvent): DecodedEvent => {
+      if (options.shared !== true) return decodeEvent(resource, event)
+      let decoded = this.sharedEvents.get(event)
+      if (decoded === undefined) {
+        decoded = decodeEvent(resource, event)
+        this.sharedEvents.set(event, decoded)
+      }
+      return decoded
+    }
     return this.backend.watch({
       prefix: collectionPrefix(resource, namespace),
       fromRevision,
       onEvent: (event) => {
-        const previous =
-          event.prevValue === undefined ? undefined : decodeObject(resource, { key: event.key, value: event.prevValue, createRevision: 0, modRevision: event.modRevision, version: 0 })
-        if (event.type === 'delete') {
-          if (previous === undefined) return
-          return onEvent('DELETED', previous, previous)
-        }
-        const object = decodeObject(resource, { key: event.key, value: event.value!, createRevision: event.createRevision, modRevision: event.modRevision, version: event.version })
-        return onEvent(event.version === 1 ? 'ADDED' : 'MODIFIED', object, previous)
+        const { type, object, previous } = decode(event)
+        if (type === undefined) return
+        return onEvent(type, object, previous)
       },
       onError,
     })
   }
+}
+
+/** A store event as objects; `type` undefined for a delete of a key that held nothing. */
+interface DecodedEvent {
+  readonly type: ObjectEventType | undefined
+  readonly object: JsonObject
+  readonly previous: JsonObject | undefined
+}
+
+function decodeEvent(resource: ResourceRef, event: StoreEvent): DecodedEvent {
+  const previous =
+    event.prevValue === undefined ? undefined : decodeObject(resource, { key: event.key, value: event.prevValue, createRevision: 0, modRevision: event.modRevision, version: 0 })
+  if (event.type === 'delete') return previous === undefined ? { type: undefined, object: {}, previous } : { type: 'DELETED', object: previous, previous }
+  const object = decodeObject(resource, { key: event.key, value: event.value!, createRevision: event.createRevision, modRevision: event.modRevision, version: event.version })
+  return { type: event.version === 1 ? 'ADDED' : 'MODIFIED', object, previous }
 }
 
 /** 409 Conflict unless the object has the uid and resourceVersion the preconditions name. */

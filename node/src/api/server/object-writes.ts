@@ -1,12 +1,14 @@
 /**
- * Writes of a resource's objects: POST (create), PUT (replace) and PATCH.
+ * Writes of a resource's objects: POST (create), PUT (replace) and PATCH (server-side apply is
+ * object-apply.ts).
  *
  * Every check runs before the one write at the end (query parameters, Content-Type, the body,
  * kind and apiVersion, metadata rules, the namespace, defaulting and validation), so a request
  * that fails changes nothing. `dryRun=All` runs all of it and returns what would be stored.
  * A write that changes nothing is not written (the object comes back with its resourceVersion
  * unchanged), and an update that removes the last finalizer of an object being deleted deletes
- * it, followed by the deletion's follow-ups (deletion.ts).
+ * it, followed by the deletion's follow-ups (deletion.ts). Every write records its field manager
+ * (`fieldManager`, else the User-Agent) in managedFields (field-managers.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { randomFromEntropy } from '../../../../lib/random.ts'
@@ -16,10 +18,11 @@ import { ApiError, badRequest } from '../machinery/status.ts'
 import { admit } from './admission.ts'
 import { isReadyToVanish } from './deletion-state.ts'
 import type { Deletion } from './deletion.ts'
+import { updateManagerOf, updateRecorder } from './field-managers.ts'
 import { isNamespaceResource, prepareNamespaceForCreate, prepareNamespaceForUpdate, requireActiveNamespace } from './namespace-lifecycle.ts'
 import { validateNewObjectMeta, validateObjectMetaUpdate } from './object-meta.ts'
 import { metadataOf, type ObjectStore, type ResourceRef } from './object-store.ts'
-import { patcherFor } from './patchers.ts'
+import { PATCHERS, type PlainPatchType } from './patchers.ts'
 import { checkTypeMeta, readBodyText, readObjectBody } from './request-body.ts'
 import { dryRunOf } from './request-options.ts'
 import { sendJson } from './responses.ts'
@@ -51,6 +54,7 @@ export interface WriteRequest {
 export async function createObject(context: WriteContext, target: WriteRequest): Promise<void> {
   const { resource, request, response, url } = target
   const dryRun = dryRunOf(url)
+  const record = updateRecorder(request, resource, updateManagerOf(url, 'CreateOptions'), () => context.objects.now())
   const body = await readObjectBody(request)
   checkTypeMeta(body, resource)
   const named = typeof metadataOf(body)['name'] === 'string' && metadataOf(body)['name'] !== '' ? body : withGeneratedName(body)
@@ -60,19 +64,20 @@ export async function createObject(context: WriteContext, target: WriteRequest):
   const namespace = resource.namespaced ? (target.namespace ?? (typeof bodyNamespace === 'string' && bodyNamespace !== '' ? bodyNamespace : 'default')) : undefined
   const name = String(metadataOf(named)['name'])
   if (namespace !== undefined) await requireActiveNamespace(context.objects, namespace, resource, name)
-  sendJson(response, 201, await context.objects.create(resource, namespace, defaulted, { dryRun }))
+  sendJson(response, 201, await context.objects.create(resource, namespace, record(undefined, defaulted), { dryRun }))
 }
 
 /** PUT: replaces the object with the body (a resourceVersion in it must match). */
 export async function replaceObject(context: WriteContext, target: WriteRequest, name: string): Promise<void> {
   const { resource, namespace, request, response, url } = target
   const dryRun = dryRunOf(url)
+  const record = updateRecorder(request, resource, updateManagerOf(url, 'UpdateOptions'), () => context.objects.now())
   const body = await readObjectBody(request)
   checkTypeMeta(body, resource)
   const current = await context.objects.get(resource, namespace, name)
   validateObjectMetaUpdate(resource, current, body, { name, namespace })
   const next = admit(resource, isNamespaceResource(resource) ? prepareNamespaceForUpdate(current, body) : body, current)
-  const result = await context.objects.update(resource, namespace, name, next, { dryRun, keepStatus: target.keepStatus })
+  const result = await context.objects.update(resource, namespace, name, next, { dryRun, keepStatus: target.keepStatus, prepare: (candidate, stored) => record(stored, candidate) })
   await afterWrite(context, resource, result, dryRun)
   sendJson(response, 200, result)
 }
@@ -82,20 +87,21 @@ export async function replaceObject(context: WriteContext, target: WriteRequest,
  * patch that carries a resourceVersion must match it; one that does not is retried from a fresh
  * read when a concurrent write wins the race, as kube-apiserver does.
  */
-export async function patchObject(context: WriteContext, target: WriteRequest, name: string): Promise<void> {
+export async function patchObject(context: WriteContext, target: WriteRequest, name: string, type: PlainPatchType): Promise<void> {
   const { resource, namespace, request, response, url } = target
   const dryRun = dryRunOf(url)
-  const { patch } = patcherFor(request.headers['content-type'])
+  const record = updateRecorder(request, resource, updateManagerOf(url, 'PatchOptions'), () => context.objects.now())
   const bodyText = await readBodyText(request)
   for (let attempt = 1; ; attempt++) {
     const current = await context.objects.get(resource, namespace, name)
-    const patched = patch(current, bodyText, { url })
+    const patched = PATCHERS[type](current, bodyText)
     checkTypeMeta(patched, resource)
     validateObjectMetaUpdate(resource, current, patched, { name, namespace })
     const next = admit(resource, isNamespaceResource(resource) ? prepareNamespaceForUpdate(current, patched) : patched, current)
     const namedVersion = metadataOf(patched)['resourceVersion'] !== metadataOf(current)['resourceVersion']
     try {
-      const result = await context.objects.update(resource, namespace, name, next, { dryRun, keepStatus: target.keepStatus })
+      const prepare = (candidate: JsonObject, stored: JsonObject): JsonObject => record(stored, candidate)
+      const result = await context.objects.update(resource, namespace, name, next, { dryRun, keepStatus: target.keepStatus, prepare })
       await afterWrite(context, resource, result, dryRun)
       return sendJson(response, 200, result)
     } catch (error) {
@@ -106,7 +112,7 @@ export async function patchObject(context: WriteContext, target: WriteRequest, n
 }
 
 /** An update that left a marked object without finalizers deleted it: run the follow-ups. */
-async function afterWrite(context: WriteContext, resource: ResourceRef, result: JsonObject, dryRun: boolean): Promise<void> {
+export async function afterWrite(context: WriteContext, resource: ResourceRef, result: JsonObject, dryRun: boolean): Promise<void> {
   if (!dryRun && isReadyToVanish(resource, result)) await context.deletion.afterVanished([{ resource, object: result }])
 }
 

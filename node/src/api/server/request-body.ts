@@ -8,6 +8,8 @@
  *   reading when the client declares it, and while streaming otherwise (chunked bodies);
  * - not valid UTF-8, JSON or YAML, empty, several YAML documents, or not an object: 400 BadRequest
  *   with the parser's message;
+ * - nested deeper than NESTING_DEPTH_MAX: 400 BadRequest (see the constant); YAML bodies already
+ *   some hundreds of levels down, where the YAML parser runs out of stack;
  * - a Content-Type that is neither JSON nor YAML: 415 UnsupportedMediaType;
  * - `apiVersion` or `kind` in the body that disagree with the URL: 400, worded as kube-apiserver
  *   words it.
@@ -25,6 +27,18 @@ export const BODY_BYTES_MAX = 3 * 1024 * 1024
 
 /** YAML aliases a body may expand; bounds the "billion laughs" blow-up of a small document. */
 const YAML_ALIASES_MAX = 100
+
+/**
+ * The deepest nesting of objects and lists a body (or a patched object) may have; `{}` is 1.
+ *
+ * Kubernetes' JSON decoder stops at 10,000, but our helpers over objects (canonical JSON, field
+ * sets, merges, JSON.stringify itself) recurse once or twice per level, and the first of them
+ * overflows the stack near 2,800 levels (measured on Node 24 with the default stack: server-side
+ * apply over an object that has managedFields). 1,000 keeps well clear of that, and real objects
+ * are a few dozen levels deep (a CRD's OpenAPI schema, the deepest common case, stays below 100).
+ * A deeper body would otherwise end as a 500 from a stack overflow.
+ */
+export const NESTING_DEPTH_MAX = 1000
 
 /** The encodings a create or update body may use. */
 export type BodyFormat = 'json' | 'yaml'
@@ -116,7 +130,53 @@ function decodeUtf8(bytes: Uint8Array): string {
  */
 export function decodeBody(text: string, format: BodyFormat): JsonValue {
   if (text.trim() === '') throw badRequest('the request body is empty')
-  return format === 'json' ? decodeJson(text) : decodeYaml(text)
+  const value = format === 'json' ? decodeJson(text) : decodeYaml(text)
+  checkNestingDepth(value, 'the request body')
+  return value
+}
+
+/**
+ * The nesting depth of `value` (a scalar is 0, `{}` and `[]` are 1), counted without recursion;
+ * it stops counting past `limit` and returns `limit + 1` then.
+ */
+export function nestingDepthOf(value: JsonValue, limit: number = NESTING_DEPTH_MAX): number {
+  let deepest = 0
+  const pending: Array<{ readonly value: JsonValue; readonly depth: number }> = [{ value, depth: 0 }]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (next.value === null || typeof next.value !== 'object') continue
+    const depth = next.depth + 1
+    if (depth > limit) return limit + 1
+    deepest = Math.max(deepest, depth)
+    const children = Array.isArray(next.value) ? next.value : Object.values(next.value)
+    for (const child of children) pending.push({ value: child, depth })
+  }
+  return deepest
+}
+
+/**
+ * How much deeper than the rest of an object its `metadata.managedFields` may go: a FieldsV1
+ * mirrors the fields it owns, four levels below the object's root (metadata, the list, the entry,
+ * fieldsV1), so an object at the limit has managedFields just past it.
+ */
+const MANAGED_FIELDS_DEPTH_ALLOWANCE = 4
+
+/**
+ * Refuses a value nested deeper than NESTING_DEPTH_MAX (its `metadata.managedFields` within
+ * MANAGED_FIELDS_DEPTH_ALLOWANCE more); `what` names it in the message.
+ * @throws ApiError 400.
+ */
+export function checkNestingDepth(value: JsonValue, what: string): void {
+  const tooDeep = (): Error => badRequest(`${what} is nested more than ${NESTING_DEPTH_MAX} levels deep, the most this server accepts`)
+  const metadata = isJsonObject(value) ? value['metadata'] : undefined
+  if (!isJsonObject(metadata) || metadata['managedFields'] === undefined) {
+    if (nestingDepthOf(value) > NESTING_DEPTH_MAX) throw tooDeep()
+    return
+  }
+  const { managedFields, ...otherMetadata } = metadata
+  // managedFields sits two levels down (the object, its metadata).
+  const managedFieldsDepthMax = NESTING_DEPTH_MAX - 2 + MANAGED_FIELDS_DEPTH_ALLOWANCE
+  if (nestingDepthOf(managedFields as JsonValue, managedFieldsDepthMax) > managedFieldsDepthMax) throw tooDeep()
+  if (nestingDepthOf({ ...(value as JsonObject), metadata: otherMetadata }) > NESTING_DEPTH_MAX) throw tooDeep()
 }
 
 function decodeJson(text: string): JsonValue {
@@ -127,20 +187,35 @@ function decodeJson(text: string): JsonValue {
   }
 }
 
+/**
+ * The YAML parser recurses once or more per level and reports running out of stack as a parse
+ * error, some hundreds of levels down (before NESTING_DEPTH_MAX): such a body is too deep for
+ * YAML here, whatever it holds, and is refused as that.
+ */
+function yamlFailure(message: string): Error {
+  if (/Maximum call stack size exceeded/.test(message)) return badRequest('the request body is nested more deeply than this server can parse as YAML')
+  return badRequest(`the request body is not valid YAML: ${message}`)
+}
+
 function decodeYaml(text: string): JsonValue {
-  const documents = parseAllDocuments(text)
+  let documents: ReturnType<typeof parseAllDocuments>
+  try {
+    documents = parseAllDocuments(text)
+  } catch (error) {
+    throw yamlFailure((error as Error).message)
+  }
   if (documents.length !== 1) throw badRequest(`the request body must hold exactly one YAML document, found ${documents.length}`)
   const document = documents[0]!
   const error = document.errors[0]
-  if (error !== undefined) throw badRequest(`the request body is not valid YAML: ${error.message}`)
+  if (error !== undefined) throw yamlFailure(error.message)
   let value: unknown
   try {
     value = document.toJS({ maxAliasCount: YAML_ALIASES_MAX })
+    // A JSON round trip turns what YAML has beyond JSON (Infinity, NaN) into what JSON has (null).
+    return JSON.parse(JSON.stringify(value) ?? 'null') as JsonValue
   } catch (conversionError) {
-    throw badRequest(`the request body is not valid YAML: ${(conversionError as Error).message}`)
+    throw yamlFailure((conversionError as Error).message)
   }
-  // A JSON round trip turns what YAML has beyond JSON (Infinity, NaN) into what JSON has (null).
-  return JSON.parse(JSON.stringify(value) ?? 'null') as JsonValue
 }
 
 /**

@@ -1,18 +1,23 @@
 /**
  * Subresources that write part of an object: `/scale` (autoscaling/v1 Scale over `spec.replicas`),
  * `/status` (only `status` changes) and a Namespace's `/finalize` (only `spec.finalizers`
- * changes). Each takes PUT, and the first two every patch type; all honour `dryRun=All`, and a
- * write that changes nothing writes nothing.
+ * changes). Each takes PUT, and the first two the plain patch types; `/status` also takes
+ * server-side apply. All honour `dryRun=All`, a write that changes nothing writes nothing, and
+ * every write records its field manager in managedFields with the subresource's name.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
 import { fieldInvalid } from '../machinery/field-errors.ts'
+import { serverSideApply } from '../machinery/server-side-apply.ts'
 import { invalid, methodNotAllowed } from '../machinery/status.ts'
 import { isReadyToVanish, namespaceFinalizersOf } from './deletion-state.ts'
 import type { Deletion } from './deletion.ts'
+import { applyManagerOf, updateManagerOf, updateRecorder, type UpdateRecorder } from './field-managers.ts'
+import { INT32_MAX } from './kinds/field-checks.ts'
+import { applyConfigurationOf } from './object-apply.ts'
 import { checkNameMatches } from './object-meta.ts'
 import { metadataOf, type ObjectStore, type ResourceRef } from './object-store.ts'
-import { patcherFor } from './patchers.ts'
+import { PATCHERS, patchTypeFor, type PlainPatchType } from './patchers.ts'
 import { checkTypeMeta, readBodyText, readObjectBody } from './request-body.ts'
 import { dryRunOf } from './request-options.ts'
 import { sendJson } from './responses.ts'
@@ -60,23 +65,45 @@ export function scaleOf(object: JsonObject): JsonObject {
   }
 }
 
-/** The desired object of a PUT or PATCH on a subresource whose view of the parent is `view`. */
-async function desiredOf(target: SubresourceRequest, view: JsonObject, expected: { apiVersion: string; kind: string }): Promise<JsonObject> {
-  const { request, resource, url } = target
+const PLAIN_PATCH_TYPES: readonly PlainPatchType[] = ['json', 'merge', 'strategic']
+
+/** The desired object of a PUT or plain PATCH on a subresource whose view of the parent is `view`. */
+async function desiredOf(target: SubresourceRequest, view: JsonObject, expected: { apiVersion: string; kind: string }, type: PlainPatchType | undefined): Promise<JsonObject> {
+  const { request, resource } = target
   if (request.method === 'PUT') {
     const body = await readObjectBody(request)
     checkTypeMeta(body, expected)
     checkNameMatches(body, target.name)
     return body
   }
-  if (request.method === 'PATCH') {
-    const { patch } = patcherFor(request.headers['content-type'])
-    const patched = patch(view, await readBodyText(request), { url })
+  if (request.method === 'PATCH' && type !== undefined) {
+    const patched = PATCHERS[type](view, await readBodyText(request))
     checkTypeMeta(patched, expected)
     checkNameMatches(patched, target.name)
     return patched
   }
   throw methodNotAllowed(resource, `${String(request.method)} on this subresource`)
+}
+
+/**
+ * The managedFields recorder of a PUT or plain PATCH on `subresource` (checking fieldManager and
+ * force), and the patch type of a PATCH (undefined for a PUT).
+ * @throws ApiError 415 for a patch type the subresource does not take; 422 for bad options.
+ */
+function writeOptionsOf(
+  context: SubresourceContext,
+  target: SubresourceRequest,
+  subresource: 'scale' | 'status' | 'finalize',
+): { readonly record: UpdateRecorder; readonly type: PlainPatchType | undefined } {
+  const { request, resource, url } = target
+  const type = request.method === 'PATCH' ? patchTypeFor(request.headers['content-type'], PLAIN_PATCH_TYPES) : undefined
+  const manager = updateManagerOf(url, request.method === 'PATCH' ? 'PatchOptions' : 'UpdateOptions')
+  return { record: updateRecorder(request, resource, manager, () => context.objects.now(), subresource), type }
+}
+
+/** The `prepare` of an update that records the write through `record`. */
+function recording(record: UpdateRecorder): (next: JsonObject, current: JsonObject) => JsonObject {
+  return (next, current) => record(current, next)
 }
 
 /** The resourceVersion a subresource write must match: the client's, else the one it read. */
@@ -90,27 +117,50 @@ export async function serveScale(context: SubresourceContext, target: Subresourc
   const parent = await context.objects.get(resource, namespace, name)
   if (request.method === 'GET') return sendJson(response, 200, scaleOf(parent))
   const dryRun = dryRunOf(url)
-  const desired = await desiredOf(target, scaleOf(parent), SCALE_TYPE)
+  const { record, type } = writeOptionsOf(context, target, 'scale')
+  const desired = await desiredOf(target, scaleOf(parent), SCALE_TYPE, type)
   const replicas = objectAt(desired['spec'])['replicas']
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
-    throw invalid({ group: 'autoscaling', kind: 'Scale' }, name, [fieldInvalid('spec.replicas', replicas ?? null, 'must be greater than or equal to 0')])
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > INT32_MAX) {
+    const detail = typeof replicas === 'number' && replicas > INT32_MAX ? `must be less than or equal to ${INT32_MAX}` : 'must be greater than or equal to 0'
+    throw invalid({ group: 'autoscaling', kind: 'Scale' }, name, [fieldInvalid('spec.replicas', replicas ?? null, detail)])
   }
   const next: JsonObject = {
     ...parent,
     metadata: { ...metadataOf(parent), resourceVersion: expectedVersion(desired, parent) },
     spec: { ...objectAt(parent['spec']), replicas },
   }
-  sendJson(response, 200, scaleOf(await context.objects.update(resource, namespace, name, next, { dryRun })))
+  sendJson(response, 200, scaleOf(await context.objects.update(resource, namespace, name, next, { dryRun, prepare: recording(record) })))
 }
 
-/** `/status`: GET the object; PUT and PATCH change its `status` and nothing else. */
+/** `/status`: GET the object; PUT, PATCH and apply change its `status` and nothing else. */
 export async function serveStatus(context: SubresourceContext, target: SubresourceRequest): Promise<void> {
   const { resource, namespace, name, request, response, url } = target
   const current = await context.objects.get(resource, namespace, name)
   if (request.method === 'GET') return sendJson(response, 200, current)
+  if (request.method === 'PATCH' && patchTypeFor(request.headers['content-type']) === 'apply') return applyStatus(context, target, current)
   const dryRun = dryRunOf(url)
-  const desired = await desiredOf(target, current, resource)
+  const { record, type } = writeOptionsOf(context, target, 'status')
+  const desired = await desiredOf(target, current, resource, type)
   const next: JsonObject = { ...current, status: desired['status'] ?? null, metadata: { ...metadataOf(current), resourceVersion: expectedVersion(desired, current) } }
+  sendJson(response, 200, await context.objects.update(resource, namespace, name, next, { dryRun, prepare: recording(record) }))
+}
+
+/**
+ * Server-side apply through `/status`: the configuration's `status` is applied with ownership
+ * (machinery/server-side-apply.ts, subresource `status`); the rest of the object stays.
+ */
+async function applyStatus(context: SubresourceContext, target: SubresourceRequest, current: JsonObject): Promise<void> {
+  const { resource, namespace, name, request, response, url } = target
+  const dryRun = dryRunOf(url)
+  const { manager, force } = applyManagerOf(url)
+  const configuration = applyConfigurationOf(await readBodyText(request), resource, { name, namespace })
+  const applied = serverSideApply({ live: current, applied: configuration, manager, force, nowIso: context.objects.now(), apiVersion: resource.apiVersion, subresource: 'status' })
+  if (!applied.changed) return sendJson(response, 200, current)
+  const next: JsonObject = {
+    ...current,
+    status: applied.object['status'] ?? null,
+    metadata: { ...metadataOf(current), managedFields: metadataOf(applied.object)['managedFields'] ?? null, resourceVersion: expectedVersion(configuration, current) },
+  }
   sendJson(response, 200, await context.objects.update(resource, namespace, name, next, { dryRun }))
 }
 
@@ -124,6 +174,7 @@ export async function serveFinalize(context: SubresourceContext, target: Subreso
   if (request.method !== 'PUT') throw methodNotAllowed(resource, `${String(request.method)} on finalize`)
   const current = await context.objects.get(resource, undefined, name)
   const dryRun = dryRunOf(url)
+  const { record } = writeOptionsOf(context, target, 'finalize')
   const body = await readObjectBody(request)
   checkTypeMeta(body, resource)
   checkNameMatches(body, name)
@@ -132,7 +183,7 @@ export async function serveFinalize(context: SubresourceContext, target: Subreso
     spec: { ...objectAt(current['spec']), finalizers: namespaceFinalizersOf(body) },
     metadata: { ...metadataOf(current), resourceVersion: expectedVersion(body, current) },
   }
-  const result = await context.objects.update(resource, undefined, name, next, { dryRun })
+  const result = await context.objects.update(resource, undefined, name, next, { dryRun, prepare: recording(record) })
   if (!dryRun && isReadyToVanish(resource, result)) await context.deletion.afterVanished([{ resource, object: result }])
   sendJson(response, 200, result)
 }

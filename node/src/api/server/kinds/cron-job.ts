@@ -71,7 +71,7 @@ export function cronJobErrors(cronJob: JsonObject, old: JsonObject | undefined):
     ...timeZoneErrors(spec['timeZone']),
     ...enumErrors(spec['concurrencyPolicy'], 'spec.concurrencyPolicy', ['Allow', 'Forbid', 'Replace']),
     ...jobTemplateErrors(spec['jobTemplate']),
-    ...nonNegativeErrors(spec['successfulJobsHistoryLimit'], 'spec.successfulJobsHistoryLimit'),
-    ...nonNegativeErrors(spec['failedJobsHistoryLimit'], 'spec.failedJobsHistoryLimit'),
+    ...nonNegativeErrors(spec['successfulJobsHistoryLimit'], 'spec.successfulJobsHistoryLimit', 32),
+    ...nonNegativeErrors(spec['failedJobsHistoryLimit'], 'spec.failedJobsHistoryLimit', 32),
   ]
 }

@@ -46,10 +46,10 @@ export function daemonSetErrors(daemonSet: JsonObject, old: JsonObject | undefin
     ...selectorMatchesTemplateErrors(spec),
     ...podTemplateErrors(spec['template'], 'spec.template'),
     ...alwaysRestartErrors(spec['template'], 'DaemonSet'),
-    ...nonNegativeErrors(spec['minReadySeconds'], 'spec.minReadySeconds'),
+    ...nonNegativeErrors(spec['minReadySeconds'], 'spec.minReadySeconds', 32),
     ...nonNegativeErrors(spec['templateGeneration'], 'spec.templateGeneration'),
     ...updateStrategyErrors(spec['updateStrategy']),
-    ...nonNegativeErrors(spec['revisionHistoryLimit'], 'spec.revisionHistoryLimit'),
+    ...nonNegativeErrors(spec['revisionHistoryLimit'], 'spec.revisionHistoryLimit', 32),
   ]
   if (old !== undefined) errors.push(...immutableErrors(spec['selector'], objectAt(old['spec'])['selector'], 'spec.selector'))
   return errors

@@ -57,12 +57,12 @@ function strategyErrors(value: JsonObject): FieldError[] {
 /** Checks shared by Deployments and ReplicaSets: replicas, selector, template, minReadySeconds. */
 function replicatedErrors(spec: JsonObject): FieldError[] {
   return [
-    ...nonNegativeErrors(spec['replicas'], 'spec.replicas'),
+    ...nonNegativeErrors(spec['replicas'], 'spec.replicas', 32),
     ...requiredSelectorErrors(spec, 'deployment'),
     ...selectorMatchesTemplateErrors(spec),
     ...podTemplateErrors(spec['template'], 'spec.template'),
     ...alwaysRestartErrors(spec['template'], 'ReplicaSet'),
-    ...nonNegativeErrors(spec['minReadySeconds'], 'spec.minReadySeconds'),
+    ...nonNegativeErrors(spec['minReadySeconds'], 'spec.minReadySeconds', 32),
   ]
 }
 
@@ -70,9 +70,9 @@ function replicatedErrors(spec: JsonObject): FieldError[] {
 export function deploymentErrors(deployment: JsonObject, old: JsonObject | undefined): FieldError[] {
   const spec = objectAt(deployment['spec'])
   const errors = [...replicatedErrors(spec), ...strategyErrors(objectAt(spec['strategy']))]
-  errors.push(...nonNegativeErrors(spec['revisionHistoryLimit'], 'spec.revisionHistoryLimit'))
+  errors.push(...nonNegativeErrors(spec['revisionHistoryLimit'], 'spec.revisionHistoryLimit', 32))
   const deadline = spec['progressDeadlineSeconds']
-  errors.push(...nonNegativeErrors(deadline, 'spec.progressDeadlineSeconds'))
+  errors.push(...nonNegativeErrors(deadline, 'spec.progressDeadlineSeconds', 32))
   const minReady = isInteger(spec['minReadySeconds']) ? spec['minReadySeconds'] : 0
   // A rollout whose pods need longer to become available than the deadline allows always fails.
   if (isInteger(deadline) && deadline <= minReady) errors.push(fieldInvalid('spec.progressDeadlineSeconds', deadline, 'must be greater than minReadySeconds'))

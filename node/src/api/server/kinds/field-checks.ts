@@ -14,26 +14,47 @@ export const IMMUTABLE_MESSAGE = 'field is immutable'
 export const NOT_INTEGER_MESSAGE = 'must be an integer'
 
 /**
- * A field that must be a whole number when set. Kubernetes would refuse other JSON types while
- * decoding; here they become one Invalid error, so later checks can assume an integer.
+ * The width of a Kubernetes integer field: Go's int32 (replicas, most counts and seconds of the
+ * workload kinds) or int64. Kubernetes refuses a number its field cannot hold while decoding; a
+ * JSON number can be far larger, so every integer check also checks the width.
  */
-export function integerErrors(value: JsonValue | undefined, path: string): FieldError[] {
-  if (!isSet(value) || isInteger(value)) return []
-  return [fieldInvalid(path, value, NOT_INTEGER_MESSAGE)]
+export type IntegerWidth = 32 | 64
+
+export const INT32_MAX = 2_147_483_647
+export const INT32_MIN = -2_147_483_648
+/** 2^63, the first whole number past int64 (exactly representable, unlike 2^63 − 1). */
+const INT64_LIMIT = 2 ** 63
+
+/** An integer that does not fit its field's width. */
+function widthErrors(value: number, path: string, width: IntegerWidth): FieldError[] {
+  if (width === 32 && (value > INT32_MAX || value < INT32_MIN)) return [fieldInvalid(path, value, `must be a 32-bit integer (from ${INT32_MIN} to ${INT32_MAX})`)]
+  if (value >= INT64_LIMIT || value < -INT64_LIMIT) return [fieldInvalid(path, value, 'must be a 64-bit integer')]
+  return []
 }
 
-/** A whole number ≥ 0 when set (`ValidateNonnegativeField`). */
-export function nonNegativeErrors(value: JsonValue | undefined, path: string): FieldError[] {
+/**
+ * A field that must be a whole number of `width` bits when set. Kubernetes would refuse other
+ * JSON types while decoding; here they become one Invalid error, so later checks can assume an
+ * integer.
+ */
+export function integerErrors(value: JsonValue | undefined, path: string, width: IntegerWidth = 64): FieldError[] {
   if (!isSet(value)) return []
-  if (!isInteger(value)) return integerErrors(value, path)
-  return value < 0 ? [fieldInvalid(path, value, NEGATIVE_MESSAGE)] : []
+  if (!isInteger(value)) return [fieldInvalid(path, value, NOT_INTEGER_MESSAGE)]
+  return widthErrors(value, path, width)
 }
 
-/** A whole number > 0 when set. */
-export function positiveErrors(value: JsonValue | undefined, path: string, message = NOT_POSITIVE_MESSAGE): FieldError[] {
+/** A whole number ≥ 0 of `width` bits when set (`ValidateNonnegativeField`). */
+export function nonNegativeErrors(value: JsonValue | undefined, path: string, width: IntegerWidth = 64): FieldError[] {
   if (!isSet(value)) return []
   if (!isInteger(value)) return integerErrors(value, path)
-  return value <= 0 ? [fieldInvalid(path, value, message)] : []
+  return value < 0 ? [fieldInvalid(path, value, NEGATIVE_MESSAGE)] : widthErrors(value, path, width)
+}
+
+/** A whole number > 0 of `width` bits when set. */
+export function positiveErrors(value: JsonValue | undefined, path: string, message = NOT_POSITIVE_MESSAGE, width: IntegerWidth = 64): FieldError[] {
+  if (!isSet(value)) return []
+  if (!isInteger(value)) return integerErrors(value, path)
+  return value <= 0 ? [fieldInvalid(path, value, message)] : widthErrors(value, path, width)
 }
 
 /**

@@ -14,8 +14,8 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d
 export function leaseErrors(lease: JsonObject): FieldError[] {
   const spec = objectAt(lease['spec'])
   const errors = [
-    ...positiveErrors(spec['leaseDurationSeconds'], 'spec.leaseDurationSeconds', 'must be greater than 0'),
-    ...nonNegativeErrors(spec['leaseTransitions'], 'spec.leaseTransitions'),
+    ...positiveErrors(spec['leaseDurationSeconds'], 'spec.leaseDurationSeconds', 'must be greater than 0', 32),
+    ...nonNegativeErrors(spec['leaseTransitions'], 'spec.leaseTransitions', 32),
   ]
   for (const field of ['acquireTime', 'renewTime']) {
     const value = spec[field]

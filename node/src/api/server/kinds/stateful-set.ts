@@ -44,7 +44,7 @@ function updateStrategyErrors(value: JsonValue | undefined): FieldError[] {
   if (type === 'OnDelete') {
     return isSet(strategy['rollingUpdate']) ? [fieldInvalid('spec.updateStrategy.rollingUpdate', strategy['rollingUpdate'], "only allowed for updateStrategy 'RollingUpdate'")] : []
   }
-  if (type === 'RollingUpdate') return nonNegativeErrors(objectAt(strategy['rollingUpdate'])['partition'], 'spec.updateStrategy.rollingUpdate.partition')
+  if (type === 'RollingUpdate') return nonNegativeErrors(objectAt(strategy['rollingUpdate'])['partition'], 'spec.updateStrategy.rollingUpdate.partition', 32)
   return [fieldInvalid('spec.updateStrategy', strategy, "must be 'RollingUpdate' or 'OnDelete'")]
 }
 
@@ -71,7 +71,7 @@ export function statefulSetErrors(statefulSet: JsonObject, old: JsonObject | und
   if (!isSet(policy) || policy === '') errors.push(fieldRequired('spec.podManagementPolicy'))
   else if (policy !== 'OrderedReady' && policy !== 'Parallel') errors.push(fieldInvalid('spec.podManagementPolicy', policy, "must be 'OrderedReady' or 'Parallel'"))
   errors.push(...updateStrategyErrors(spec['updateStrategy']))
-  for (const field of ['replicas', 'minReadySeconds', 'revisionHistoryLimit']) errors.push(...nonNegativeErrors(spec[field], `spec.${field}`))
+  for (const field of ['replicas', 'minReadySeconds', 'revisionHistoryLimit']) errors.push(...nonNegativeErrors(spec[field], `spec.${field}`, 32))
   errors.push(...requiredSelectorErrors(spec, 'statefulset'), ...selectorMatchesTemplateErrors(spec))
   const claimNames = new Set(objectsAt(spec['volumeClaimTemplates']).map((claim) => stringAt(objectAt(claim['metadata'])['name'])))
   errors.push(...podTemplateErrors(spec['template'], 'spec.template', { extraVolumes: claimNames }))
