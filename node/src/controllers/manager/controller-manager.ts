@@ -33,7 +33,16 @@ import { ManagerStoppedError, PlanExecutor } from './plan-executor.ts'
 import { SchedulerLoop } from './scheduler-loop.ts'
 import { SharedInformers } from './shared-informers.ts'
 import type { Timer, Timers } from './timers.ts'
+import { EndpointsController } from './endpoints-controller.ts'
+import { HorizontalPodAutoscalerController } from './hpa-controller.ts'
+import { ResourceQuotaController } from './resource-quota-controller.ts'
+import type { PodMetricsSource } from '../hpa-metrics.ts'
+import type { Informer } from './informer.ts'
 import { DeploymentController, ReplicaSetController } from './workload-controllers.ts'
+import { StatefulSetController } from './statefulset-controller.ts'
+import { DaemonSetController } from './daemonset-controller.ts'
+import { JobController } from './job-controller.ts'
+import { CronJobController } from './cronjob-controller.ts'
 
 /** Where the manager learns whether its node leads. */
 export interface Leadership {
@@ -63,6 +72,8 @@ export interface ControllerManagerOptions {
   /** Workers per controller (default 4). */
   readonly workers?: number
   readonly expectationsTimeoutMs?: number
+  /** Pod usage for HorizontalPodAutoscalers; without it they report FailedGetResourceMetric. */
+  readonly podMetrics?: PodMetricsSource
   readonly scheduler?: {
     readonly profile?: SchedulerProfile
     readonly batchMax?: number
@@ -95,8 +106,13 @@ class ManagerSession {
   private informers: SharedInformers | undefined
   private recorder: EventRecorder | undefined
   private runners: ControllerRunner[] = []
+  /** Informers the Endpoints, ResourceQuota and HPA controllers own (not shared). */
+  private ownedInformers: Informer[] = []
   private schedulerLoop: SchedulerLoop | undefined
   private lifecycle: NodeLifecycleController | undefined
+  private statefulSetController: StatefulSetController | undefined
+  private daemonSetController: DaemonSetController | undefined
+  private batchControllers: Array<JobController | CronJobController> = []
   private activeValue = true
   private startedValue = false
 
@@ -153,10 +169,31 @@ class ManagerSession {
     const context = { informers, executor, timers, random: options.random, expectationsTimeoutMs: options.expectationsTimeoutMs ?? EXPECTATIONS_TIMEOUT_MS_DEFAULT }
     const replicaSets = new ReplicaSetController(context)
     const deployments = new DeploymentController(context)
+    const statefulSets = new StatefulSetController(context, objects, log)
+    this.statefulSetController = statefulSets
+    const daemonSets = new DaemonSetController(context, objects, log)
+    this.daemonSetController = daemonSets
+    const jobs = new JobController(context, objects, log)
+    const cronJobs = new CronJobController(context, jobs.jobs, objects, log)
+    this.batchControllers = [jobs, cronJobs]
     this.runners = [
       new ControllerRunner({ name: 'replicaset-controller', queue: replicaSets.queue, workers, sync: (key) => replicaSets.sync(key), isFatal, onFatal: fatal, log }),
       new ControllerRunner({ name: 'deployment-controller', queue: deployments.queue, workers, sync: (key) => deployments.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'statefulset-controller', queue: statefulSets.queue, workers, sync: (key) => statefulSets.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'daemonset-controller', queue: daemonSets.queue, workers, sync: (key) => daemonSets.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'job-controller', queue: jobs.queue, workers, sync: (key) => jobs.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'cronjob-controller', queue: cronJobs.queue, workers, sync: (key) => cronJobs.sync(key), isFatal, onFatal: fatal, log }),
     ]
+    const ownContext = { ...context, objects, log }
+    const endpoints = new EndpointsController(ownContext)
+    const quotas = new ResourceQuotaController(ownContext)
+    const autoscalers = new HorizontalPodAutoscalerController({ ...ownContext, metrics: options.podMetrics })
+    this.ownedInformers = [...endpoints.informers, ...quotas.informers, ...autoscalers.informers]
+    this.runners.push(
+      new ControllerRunner({ name: 'endpoint-controller', queue: endpoints.queue, workers, sync: (key) => endpoints.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'resourcequota-controller', queue: quotas.queue, workers, sync: (key) => quotas.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'horizontal-pod-autoscaler', queue: autoscalers.queue, workers, sync: (key) => autoscalers.sync(key), isFatal, onFatal: fatal, log }),
+    )
     this.schedulerLoop = new SchedulerLoop({
       client,
       recorder,
@@ -189,6 +226,10 @@ class ManagerSession {
       rates: { ...DEFAULT_EVICTION_RATES, ...options.evictionRates },
     })
     await informers.start()
+    await Promise.all(this.ownedInformers.map((informer) => informer.start()))
+    await statefulSets.start()
+    await daemonSets.start()
+    await Promise.all(this.batchControllers.map((controller) => controller.start()))
     if (!this.activeValue) return this.stopParts()
     for (const runner of this.runners) runner.start()
     this.schedulerLoop.start()
@@ -208,6 +249,10 @@ class ManagerSession {
     this.schedulerLoop?.stop()
     this.lifecycle?.stop()
     this.informers?.stop()
+    for (const informer of this.ownedInformers) informer.stop()
+    this.statefulSetController?.stop()
+    this.daemonSetController?.stop()
+    for (const controller of this.batchControllers) controller.stop()
   }
 
   private end(reason: string): void {
