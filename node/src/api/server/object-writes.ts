@@ -19,6 +19,7 @@ import { admit } from './admission.ts'
 import { isReadyToVanish } from './deletion-state.ts'
 import type { Deletion } from './deletion.ts'
 import { updateManagerOf, updateRecorder } from './field-managers.ts'
+import { admitQuota } from './quota-admission.ts'
 import { isNamespaceResource, prepareNamespaceForCreate, prepareNamespaceForUpdate, requireActiveNamespace } from './namespace-lifecycle.ts'
 import { validateNewObjectMeta, validateObjectMetaUpdate } from './object-meta.ts'
 import { metadataOf, type ObjectStore, type ResourceRef } from './object-store.ts'
@@ -63,7 +64,10 @@ export async function createObject(context: WriteContext, target: WriteRequest):
   const bodyNamespace = metadataOf(named)['namespace']
   const namespace = resource.namespaced ? (target.namespace ?? (typeof bodyNamespace === 'string' && bodyNamespace !== '' ? bodyNamespace : 'default')) : undefined
   const name = String(metadataOf(named)['name'])
-  if (namespace !== undefined) await requireActiveNamespace(context.objects, namespace, resource, name)
+  if (namespace !== undefined) {
+    await requireActiveNamespace(context.objects, namespace, resource, name)
+    await admitQuota(context.objects, resource, namespace, name, defaulted)
+  }
   sendJson(response, 201, await context.objects.create(resource, namespace, record(undefined, defaulted), { dryRun }))
 }
 
