@@ -49,10 +49,10 @@ export function randomLabelValue(random: Random, lengthMin = 0): string {
   return `${randomString(random, LOWER_ALPHANUMERIC, 1, 1)}${randomString(random, LABEL_VALUE_INNER, length - 2, length - 2)}${randomString(random, LOWER_ALPHANUMERIC, 1, 1)}`
 }
 
-/** A valid ConfigMap data key ([-._a-zA-Z0-9]+, not '.' or '..'). */
+/** A valid ConfigMap data key ([-._a-zA-Z0-9]+, not '.' and not starting with '..'). */
 export function randomConfigMapKey(random: Random): string {
   const key = randomString(random, CONFIG_MAP_KEY, 1, 30)
-  return key === '.' || key === '..' ? `k${key}` : key
+  return key === '.' || key.startsWith('..') ? `k${key}` : key
 }
 
 /** Arbitrary Unicode text, mixing plain letters with characters that stress JSON encoding. */

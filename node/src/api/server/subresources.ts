@@ -76,14 +76,39 @@ async function desiredOf(target: SubresourceRequest, view: JsonObject, expected:
     checkNameMatches(body, target.name)
     return body
   }
-  if (request.method === 'PATCH' && type !== undefined) {
-    const patched = PATCHERS[type](view, await readBodyText(request))
-    checkTypeMeta(patched, expected)
-    checkNameMatches(patched, target.name)
-    return patched
-  }
+  if (request.method === 'PATCH' && type !== undefined) return patchedView(target, view, expected, type, await readBodyText(request))
   throw methodNotAllowed(resource, `${String(request.method)} on this subresource`)
 }
+
+/** `view` with the PATCH body `text` (of patch type `type`) applied, checked against the URL. */
+function patchedView(target: SubresourceRequest, view: JsonObject, expected: { apiVersion: string; kind: string }, type: PlainPatchType, text: string): JsonObject {
+  const patched = PATCHERS[type](view, text)
+  checkTypeMeta(patched, expected)
+  checkNameMatches(patched, target.name)
+  return patched
+}
+
+/**
+ * Runs a subresource write; a PATCH that pins no resourceVersion is re-read and re-applied when a
+ * concurrent write (a controller's status update, say) wins the compare-and-swap, as
+ * kube-apiserver's GuaranteedUpdate does. `attempt` gets the body text, read once.
+ */
+async function withConflictRetries(request: SubresourceRequest['request'], attempt: (text: string | undefined) => Promise<JsonObject>): Promise<JsonObject> {
+  if (request.method !== 'PATCH') return attempt(undefined)
+  const text = await readBodyText(request)
+  const pinned = text.includes('resourceVersion')
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt(text)
+    } catch (error) {
+      const retriable = !pinned && tries < PATCH_CONFLICT_RETRIES_MAX && (error as { code?: number; reason?: string }).code === 409 && (error as { reason?: string }).reason === 'Conflict'
+      if (!retriable) throw error
+    }
+  }
+}
+
+/** How often a PATCH without a resourceVersion is retried after losing a race. */
+const PATCH_CONFLICT_RETRIES_MAX = 5
 
 /**
  * The managedFields recorder of a PUT or plain PATCH on `subresource` (checking fieldManager and
@@ -114,22 +139,25 @@ function expectedVersion(desired: JsonObject, current: JsonObject): JsonValue {
 /** `/scale`: GET, PUT and PATCH of the parent's replica count. */
 export async function serveScale(context: SubresourceContext, target: SubresourceRequest): Promise<void> {
   const { resource, namespace, name, request, response, url } = target
-  const parent = await context.objects.get(resource, namespace, name)
-  if (request.method === 'GET') return sendJson(response, 200, scaleOf(parent))
+  if (request.method === 'GET') return sendJson(response, 200, scaleOf(await context.objects.get(resource, namespace, name)))
   const dryRun = dryRunOf(url)
   const { record, type } = writeOptionsOf(context, target, 'scale')
-  const desired = await desiredOf(target, scaleOf(parent), SCALE_TYPE, type)
-  const replicas = objectAt(desired['spec'])['replicas']
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > INT32_MAX) {
-    const detail = typeof replicas === 'number' && replicas > INT32_MAX ? `must be less than or equal to ${INT32_MAX}` : 'must be greater than or equal to 0'
-    throw invalid({ group: 'autoscaling', kind: 'Scale' }, name, [fieldInvalid('spec.replicas', replicas ?? null, detail)])
-  }
-  const next: JsonObject = {
-    ...parent,
-    metadata: { ...metadataOf(parent), resourceVersion: expectedVersion(desired, parent) },
-    spec: { ...objectAt(parent['spec']), replicas },
-  }
-  sendJson(response, 200, scaleOf(await context.objects.update(resource, namespace, name, next, { dryRun, prepare: recording(record) })))
+  const written = await withConflictRetries(request, async (text) => {
+    const parent = await context.objects.get(resource, namespace, name)
+    const desired = text === undefined || type === undefined ? await desiredOf(target, scaleOf(parent), SCALE_TYPE, type) : patchedView(target, scaleOf(parent), SCALE_TYPE, type, text)
+    const replicas = objectAt(desired['spec'])['replicas']
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > INT32_MAX) {
+      const detail = typeof replicas === 'number' && replicas > INT32_MAX ? `must be less than or equal to ${INT32_MAX}` : 'must be greater than or equal to 0'
+      throw invalid({ group: 'autoscaling', kind: 'Scale' }, name, [fieldInvalid('spec.replicas', replicas ?? null, detail)])
+    }
+    const next: JsonObject = {
+      ...parent,
+      metadata: { ...metadataOf(parent), resourceVersion: expectedVersion(desired, parent) },
+      spec: { ...objectAt(parent['spec']), replicas },
+    }
+    return context.objects.update(resource, namespace, name, next, { dryRun, prepare: recording(record) })
+  })
+  sendJson(response, 200, scaleOf(written))
 }
 
 /** `/status`: GET the object; PUT, PATCH and apply change its `status` and nothing else. */
@@ -140,9 +168,13 @@ export async function serveStatus(context: SubresourceContext, target: Subresour
   if (request.method === 'PATCH' && patchTypeFor(request.headers['content-type']) === 'apply') return applyStatus(context, target, current)
   const dryRun = dryRunOf(url)
   const { record, type } = writeOptionsOf(context, target, 'status')
-  const desired = await desiredOf(target, current, resource, type)
-  const next: JsonObject = { ...current, status: desired['status'] ?? null, metadata: { ...metadataOf(current), resourceVersion: expectedVersion(desired, current) } }
-  sendJson(response, 200, await context.objects.update(resource, namespace, name, next, { dryRun, prepare: recording(record) }))
+  const written = await withConflictRetries(request, async (text) => {
+    const live = text === undefined ? current : await context.objects.get(resource, namespace, name)
+    const desired = text === undefined || type === undefined ? await desiredOf(target, live, resource, type) : patchedView(target, live, resource, type, text)
+    const next: JsonObject = { ...live, status: desired['status'] ?? null, metadata: { ...metadataOf(live), resourceVersion: expectedVersion(desired, live) } }
+    return context.objects.update(resource, namespace, name, next, { dryRun, prepare: recording(record) })
+  })
+  sendJson(response, 200, written)
 }
 
 /**

@@ -3,24 +3,19 @@
  * ControllerRevisions (pods and nodes come from the shared informers), handlers that queue the
  * DaemonSet a change concerns — every DaemonSet when a node comes, goes or changes, since any of
  * them may now (not) belong there — and a sync per key that feeds reconcileDaemonSet from the
- * caches and executes its plan, with expectations as in workload-controllers.ts.
+ * caches and executes its plan, with expectations (wiring: controller-wiring.ts).
  */
 import type { JsonObject } from '../../api/machinery/canonical.ts'
 import type { ObjectStore, ResourceRef } from '../../api/server/object-store.ts'
 import { DAEMON_SETS, reconcileDaemonSet } from '../daemonset.ts'
-import { controllerRefOf, equalIgnoringNullFields, labelsOf, specOf, uidOf } from '../object-fields.ts'
+import { equalIgnoringNullFields, labelsOf, specOf, uidOf } from '../object-fields.ts'
 import { CONTROLLER_REVISIONS } from '../statefulset-revisions.ts'
-import { Expectations } from './expectations.ts'
+import { controllerUidOf, executeExpecting, expectationsOver, objectToSync, queueControllerOnDependentChange, queueOwnObjects } from './controller-wiring.ts'
+import type { Expectations } from './expectations.ts'
 import { cacheKeyOf, Informer } from './informer.ts'
 import { BY_CONTROLLER } from './shared-informers.ts'
-import { ownerKeyOf } from './statefulset-controller.ts'
 import type { WorkloadContext } from './workload-controllers.ts'
 import { WorkQueue } from './work-queue.ts'
-
-function controllerUid(object: JsonObject): readonly string[] {
-  const uid = controllerRefOf(object)?.['uid']
-  return typeof uid === 'string' ? [uid] : []
-}
 
 /** True when a node change can change which DaemonSets belong on it (labels, taints, deletion). */
 function nodeEligibilityChanged(previous: JsonObject, node: JsonObject): boolean {
@@ -40,34 +35,10 @@ export class DaemonSetController {
     const informer = (resource: ResourceRef): Informer => new Informer({ objects, timers: context.timers, log, resource })
     this.daemonSets = informer(DAEMON_SETS)
     this.revisions = informer(CONTROLLER_REVISIONS)
-    this.revisions.addIndex(BY_CONTROLLER, controllerUid)
-    const own = [this.daemonSets, this.revisions]
-    this.expectations = new Expectations(
-      (resource) => own.find((item) => item.resource.group === resource.group && item.resource.resource === resource.resource) ?? context.informers.informerFor(resource),
-      context.expectationsTimeoutMs,
-    )
-    this.daemonSets.addHandlers({
-      onAdd: (daemonSet) => this.queue.add(cacheKeyOf(daemonSet)),
-      onUpdate: (_previous, daemonSet) => this.queue.add(cacheKeyOf(daemonSet)),
-      onDelete: (daemonSet) => {
-        this.expectations.forget(cacheKeyOf(daemonSet))
-        this.queue.add(cacheKeyOf(daemonSet))
-      },
-    })
-    const dependentChanged = (object: JsonObject): void => {
-      const key = ownerKeyOf(object, DAEMON_SETS.kind, this.daemonSets)
-      if (key !== undefined) this.queue.add(key)
-    }
-    for (const dependents of [context.informers.pods, this.revisions]) {
-      dependents.addHandlers({
-        onAdd: dependentChanged,
-        onUpdate: (previous, object) => {
-          dependentChanged(object)
-          if (controllerRefOf(previous)?.['uid'] !== controllerRefOf(object)?.['uid']) dependentChanged(previous)
-        },
-        onDelete: dependentChanged,
-      })
-    }
+    this.revisions.addIndex(BY_CONTROLLER, controllerUidOf)
+    this.expectations = expectationsOver([this.daemonSets, this.revisions], context.informers, context.expectationsTimeoutMs)
+    queueOwnObjects(this.daemonSets, this.queue, this.expectations)
+    for (const dependents of [context.informers.pods, this.revisions]) queueControllerOnDependentChange(dependents, DAEMON_SETS.kind, this.daemonSets, this.queue)
     const everyDaemonSet = (): void => {
       for (const daemonSet of this.daemonSets.list()) this.queue.add(cacheKeyOf(daemonSet))
     }
@@ -91,22 +62,12 @@ export class DaemonSetController {
 
   /** Reconciles one DaemonSet; throws when a write failed (the runner retries with back-off). */
   async sync(key: string): Promise<void> {
-    const { informers, timers, executor, random } = this.context
-    const daemonSet = this.daemonSets.getByKey(key)
-    if (daemonSet === undefined) {
-      this.expectations.forget(key)
-      return
-    }
-    if (!this.expectations.satisfied(key, timers.monotonicMs())) {
-      this.queue.addAfter(key, this.expectations.remainingMs(key, timers.monotonicMs()))
-      return
-    }
+    const { informers, timers, random } = this.context
+    const daemonSet = objectToSync(this.daemonSets, key, this.expectations, this.queue, timers.monotonicMs())
+    if (daemonSet === undefined) return
     const observed = { nodes: informers.nodes.list(), pods: informers.pods.byIndex(BY_CONTROLLER, uidOf(daemonSet)), revisions: this.revisions.byIndex(BY_CONTROLLER, uidOf(daemonSet)) }
     const plan = reconcileDaemonSet(daemonSet, observed, timers.realtimeMs(), random)
     if (plan.requeueAfterMs !== undefined) this.queue.addAfter(key, plan.requeueAfterMs)
-    if (plan.actions.length === 0) return
-    const result = await executor.execute(plan)
-    this.expectations.expect(key, result.expectations, timers.monotonicMs())
-    if (!result.completed && result.error !== undefined) throw result.error
+    await executeExpecting(this.context, this.expectations, key, plan)
   }
 }

@@ -10,35 +10,16 @@
  * them); `informers` lists them so the session starts and stops them with the shared ones.
  */
 import type { JsonObject } from '../../api/machinery/canonical.ts'
-import type { ObjectStore, ResourceRef } from '../../api/server/object-store.ts'
+import type { ResourceRef } from '../../api/server/object-store.ts'
 import { ENDPOINTS, SERVICES, podMatchesService, reconcileEndpoints, serviceSelectorOf } from '../endpoints.ts'
 import { namespaceOf } from '../object-fields.ts'
-import { Expectations } from './expectations.ts'
+import { executeExpecting, expectationsOver, expectationsPending, indexPodsByNamespace, PODS_BY_NAMESPACE, queueOwnObjects, type OwnInformersContext } from './controller-wiring.ts'
+import type { Expectations } from './expectations.ts'
 import { cacheKeyOf, Informer } from './informer.ts'
-import type { PlanExecutor } from './plan-executor.ts'
-import type { SharedInformers } from './shared-informers.ts'
-import type { Timers } from './timers.ts'
 import { WorkQueue } from './work-queue.ts'
 
-/** Index of services and pods by namespace (names of this module, so no shared index clashes). */
+/** Index of services by namespace (a name of this module's own, so that no other index clashes). */
 const SERVICES_BY_NAMESPACE = 'endpoints-controller/namespace'
-/** Index of the shared pod informer by namespace, used by the Endpoints, quota and HPA controllers. */
-export const PODS_BY_NAMESPACE = 'pods-by-namespace'
-
-/** Adds PODS_BY_NAMESPACE to the pod informer (idempotent; before it starts). */
-export function indexPodsByNamespace(pods: Informer): void {
-  pods.addIndex(PODS_BY_NAMESPACE, (pod) => [namespaceOf(pod)])
-}
-
-export interface EndpointsControllerContext {
-  readonly informers: SharedInformers
-  readonly executor: PlanExecutor
-  readonly timers: Timers
-  /** The manager's (fenced) store, for this controller's own informers. */
-  readonly objects: ObjectStore
-  readonly log: (line: string) => void
-  readonly expectationsTimeoutMs: number
-}
 
 export class EndpointsController {
   readonly queue: WorkQueue
@@ -46,32 +27,23 @@ export class EndpointsController {
   readonly informers: readonly Informer[]
   private readonly services: Informer
   private readonly endpoints: Informer
-  private readonly context: EndpointsControllerContext
+  private readonly context: OwnInformersContext
   private readonly expectations: Expectations
 
-  constructor(context: EndpointsControllerContext) {
+  constructor(context: OwnInformersContext) {
     this.context = context
     this.queue = new WorkQueue({ timers: context.timers })
     const own = (resource: ResourceRef): Informer => new Informer({ objects: context.objects, resource, timers: context.timers, log: context.log })
     this.services = own(SERVICES)
     this.endpoints = own(ENDPOINTS)
     this.informers = [this.services, this.endpoints]
-    this.expectations = new Expectations(
-      (resource) => (resource.group === '' && resource.resource === ENDPOINTS.resource ? this.endpoints : context.informers.informerFor(resource)),
-      context.expectationsTimeoutMs,
-    )
+    // Only Endpoints are written. A deleted Service does not end its key (its Endpoints may still
+    // have to be deleted), so its expectations are kept, and neither informer forgets them.
+    this.expectations = expectationsOver([this.endpoints], context.informers, context.expectationsTimeoutMs)
     this.services.addIndex(SERVICES_BY_NAMESPACE, (service) => [namespaceOf(service)])
     indexPodsByNamespace(context.informers.pods)
-    this.services.addHandlers({
-      onAdd: (service) => this.queue.add(cacheKeyOf(service)),
-      onUpdate: (_previous, service) => this.queue.add(cacheKeyOf(service)),
-      onDelete: (service) => this.queue.add(cacheKeyOf(service)),
-    })
-    this.endpoints.addHandlers({
-      onAdd: (endpoints) => this.queue.add(cacheKeyOf(endpoints)),
-      onUpdate: (_previous, endpoints) => this.queue.add(cacheKeyOf(endpoints)),
-      onDelete: (endpoints) => this.queue.add(cacheKeyOf(endpoints)),
-    })
+    queueOwnObjects(this.services, this.queue)
+    queueOwnObjects(this.endpoints, this.queue)
     context.informers.pods.addHandlers({
       onAdd: (pod) => this.podChanged(pod, undefined),
       onUpdate: (previous, pod) => this.podChanged(pod, previous),
@@ -92,19 +64,13 @@ export class EndpointsController {
 
   /** Reconciles the Endpoints of one service key; throws when a write failed (retried). */
   async sync(key: string): Promise<void> {
-    const { timers, executor, informers } = this.context
-    if (!this.expectations.satisfied(key, timers.monotonicMs())) {
-      this.queue.addAfter(key, this.expectations.remainingMs(key, timers.monotonicMs()))
-      return
-    }
+    const { timers, informers } = this.context
+    if (expectationsPending(this.expectations, this.queue, key, timers.monotonicMs())) return
     const service = this.services.getByKey(key)
     const endpoints = this.endpoints.getByKey(key)
     const namespace = key.includes('/') ? key.slice(0, key.indexOf('/')) : ''
     const pods = service === undefined ? [] : informers.pods.byIndex(PODS_BY_NAMESPACE, namespace)
     const plan = reconcileEndpoints(service, endpoints, pods)
-    if (plan.actions.length === 0) return
-    const result = await executor.execute(plan)
-    this.expectations.expect(key, result.expectations, timers.monotonicMs())
-    if (!result.completed && result.error !== undefined) throw result.error
+    await executeExpecting(this.context, this.expectations, key, plan)
   }
 }

@@ -12,24 +12,18 @@
  */
 import { ApiError } from '../../api/machinery/status.ts'
 import type { JsonObject } from '../../api/machinery/canonical.ts'
-import type { ObjectStore } from '../../api/server/object-store.ts'
 import { EMPTY_HPA_HISTORY, HORIZONTAL_POD_AUTOSCALERS, HPA_SYNC_PERIOD_MS, reconcileHorizontalPodAutoscaler, SCALE_TARGETS, type HpaHistory } from '../hpa.ts'
 import type { PodMetricsSource } from '../hpa-metrics.ts'
 import { generationOf, namespaceOf, objectAt, specOf, stringAt } from '../object-fields.ts'
-import { indexPodsByNamespace, PODS_BY_NAMESPACE } from './endpoints-controller.ts'
+import { indexPodsByNamespace, PODS_BY_NAMESPACE, type OwnInformersContext } from './controller-wiring.ts'
 import { cacheKeyOf, Informer } from './informer.ts'
-import type { PlanExecutor } from './plan-executor.ts'
-import type { SharedInformers } from './shared-informers.ts'
-import type { Timers } from './timers.ts'
 import { WorkQueue } from './work-queue.ts'
 
-export interface HpaControllerContext {
-  readonly informers: SharedInformers
-  readonly executor: PlanExecutor
-  readonly timers: Timers
-  /** The manager's (fenced) store: this controller's informer, and reads of scale targets. */
-  readonly objects: ObjectStore
-  readonly log: (line: string) => void
+/**
+ * The autoscaler keeps no expectations (it reads its scale target from the store, not from a
+ * cache, and runs on its own period), so it has no expectations timeout.
+ */
+export interface HpaControllerContext extends Omit<OwnInformersContext, 'expectationsTimeoutMs'> {
   /** Pod usage; undefined when the cluster has no metrics pipeline (autoscalers then say so). */
   readonly metrics: PodMetricsSource | undefined
 }

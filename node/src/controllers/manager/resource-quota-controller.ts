@@ -15,12 +15,9 @@ import type { ObjectStore, ResourceRef } from '../../api/server/object-store.ts'
 import { storedResources } from '../../api/server/resource-refs.ts'
 import { equalIgnoringNullFields, namespaceOf, objectAt, specOf } from '../object-fields.ts'
 import { groupResourceKey, podCountsForQuota, reconcileResourceQuota, resourcesCountedBy, RESOURCE_QUOTAS, type GroupResource } from '../resource-quota.ts'
-import { Expectations } from './expectations.ts'
-import { indexPodsByNamespace, PODS_BY_NAMESPACE } from './endpoints-controller.ts'
+import { executeExpecting, expectationsOver, indexPodsByNamespace, objectToSync, PODS_BY_NAMESPACE, queueOwnObjects, type OwnInformersContext } from './controller-wiring.ts'
+import type { Expectations } from './expectations.ts'
 import { cacheKeyOf, Informer } from './informer.ts'
-import type { PlanExecutor } from './plan-executor.ts'
-import type { SharedInformers } from './shared-informers.ts'
-import type { Timers } from './timers.ts'
 import { WorkQueue } from './work-queue.ts'
 
 /** How often a quota counting unwatched resources is recomputed. */
@@ -30,16 +27,6 @@ const PODS_KEY = groupResourceKey({ group: '', resource: 'pods' })
 /** The core resources this controller watches itself (pods: the shared informer). */
 const WATCHED_CORE = ['services', 'configmaps', 'secrets', 'persistentvolumeclaims'] as const
 
-export interface ResourceQuotaControllerContext {
-  readonly informers: SharedInformers
-  readonly executor: PlanExecutor
-  readonly timers: Timers
-  /** The manager's (fenced) store: this controller's informers, and lists of other resources. */
-  readonly objects: ObjectStore
-  readonly log: (line: string) => void
-  readonly expectationsTimeoutMs: number
-}
-
 export class ResourceQuotaController {
   readonly queue: WorkQueue
   /** The informers this controller owns (start them before its workers, stop them with it). */
@@ -48,10 +35,10 @@ export class ResourceQuotaController {
   /** Informers by `group/resource`, the shared pods one included. */
   private readonly watched = new Map<string, Informer>()
   private readonly refs = new Map<string, ResourceRef>()
-  private readonly context: ResourceQuotaControllerContext
+  private readonly context: OwnInformersContext
   private readonly expectations: Expectations
 
-  constructor(context: ResourceQuotaControllerContext) {
+  constructor(context: OwnInformersContext) {
     this.context = context
     this.queue = new WorkQueue({ timers: context.timers })
     for (const ref of storedResources(BUILTIN_REGISTRY)) this.refs.set(groupResourceKey(ref), ref)
@@ -67,19 +54,9 @@ export class ResourceQuotaController {
     }
     this.watched.set(groupResourceKey({ group: '', resource: 'pods' }), context.informers.pods)
     this.informers = owned
-    this.expectations = new Expectations(
-      (resource) => (resource.group === '' && resource.resource === RESOURCE_QUOTAS.resource ? this.quotas : context.informers.informerFor(resource)),
-      context.expectationsTimeoutMs,
-    )
+    this.expectations = expectationsOver([this.quotas], context.informers, context.expectationsTimeoutMs)
     this.quotas.addIndex(BY_NAMESPACE, (quota) => [namespaceOf(quota)])
-    this.quotas.addHandlers({
-      onAdd: (quota) => this.queue.add(cacheKeyOf(quota)),
-      onUpdate: (_previous, quota) => this.queue.add(cacheKeyOf(quota)),
-      onDelete: (quota) => {
-        this.expectations.forget(cacheKeyOf(quota))
-        this.queue.add(cacheKeyOf(quota))
-      },
-    })
+    queueOwnObjects(this.quotas, this.queue, this.expectations)
     indexPodsByNamespace(context.informers.pods)
     for (const [id, informer] of this.watched) {
       if (informer !== context.informers.pods) informer.addIndex(BY_NAMESPACE, (object) => [namespaceOf(object)])
@@ -103,16 +80,9 @@ export class ResourceQuotaController {
 
   /** Recomputes one quota's status; throws when the write failed (retried). */
   async sync(key: string): Promise<void> {
-    const { timers, executor, objects, informers } = this.context
-    const quota = this.quotas.getByKey(key)
-    if (quota === undefined) {
-      this.expectations.forget(key)
-      return
-    }
-    if (!this.expectations.satisfied(key, timers.monotonicMs())) {
-      this.queue.addAfter(key, this.expectations.remainingMs(key, timers.monotonicMs()))
-      return
-    }
+    const { timers, objects, informers } = this.context
+    const quota = objectToSync(this.quotas, key, this.expectations, this.queue, timers.monotonicMs())
+    if (quota === undefined) return
     const namespace = namespaceOf(quota)
     const listed = new Map<string, readonly JsonObject[]>()
     let countsUnwatched = false
@@ -131,9 +101,6 @@ export class ResourceQuotaController {
     }
     const plan = reconcileResourceQuota(quota, objectsOf)
     if (countsUnwatched) this.queue.addAfter(key, RESYNC_UNWATCHED_MS)
-    if (plan.actions.length === 0) return
-    const result = await executor.execute(plan)
-    this.expectations.expect(key, result.expectations, timers.monotonicMs())
-    if (!result.completed && result.error !== undefined) throw result.error
+    await executeExpecting(this.context, this.expectations, key, plan)
   }
 }

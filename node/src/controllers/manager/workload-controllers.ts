@@ -3,7 +3,7 @@
  * queue the objects a change concerns, and a sync per key that feeds the pure reconcile functions
  * (replicaset.ts, deployment.ts) from the caches and executes their plans.
  *
- * Owner wiring, as kube-controller-manager does it:
+ * Owner wiring (built from controller-wiring.ts), as kube-controller-manager does it:
  * - a ReplicaSet is queued when it changes, and when one of its pods changes (the pod's
  *   controller reference names it); an orphan pod queues every ReplicaSet of its namespace, one
  *   of which may adopt it;
@@ -20,8 +20,9 @@ import type { JsonObject } from '../../api/machinery/canonical.ts'
 import { reconcileDeployment } from '../deployment.ts'
 import { controllerRefOf, metadataOf, nameOf, stringAt, uidOf } from '../object-fields.ts'
 import { reconcileReplicaSet } from '../replicaset.ts'
-import { Expectations } from './expectations.ts'
-import { cacheKeyOf, type Informer } from './informer.ts'
+import { controllerKeyOf, controllerOf, executeExpecting, expectationsOver, objectToSync, onDependentChange, queueControllerOnDependentChange, queueOwnObjects } from './controller-wiring.ts'
+import type { Expectations } from './expectations.ts'
+import { cacheKeyOf } from './informer.ts'
 import type { PlanExecutor } from './plan-executor.ts'
 import { BY_CONTROLLER, BY_NAMESPACE, ORPHANS_BY_NAMESPACE, type SharedInformers } from './shared-informers.ts'
 import type { Timers } from './timers.ts'
@@ -38,14 +39,6 @@ export interface WorkloadContext {
   readonly expectationsTimeoutMs: number
 }
 
-/** The object `owner` that `object`'s controller reference names, if cached with that uid and kind. */
-function controllerOf(object: JsonObject, kind: string, owners: Informer): JsonObject | undefined {
-  const reference = controllerRefOf(object)
-  if (reference === undefined || reference['kind'] !== kind) return undefined
-  const owner = owners.get(stringAt(metadataOf(object)['namespace']), stringAt(reference['name']))
-  return owner !== undefined && uidOf(owner) === reference['uid'] ? owner : undefined
-}
-
 export class ReplicaSetController {
   readonly queue: WorkQueue
   private readonly context: WorkloadContext
@@ -54,26 +47,12 @@ export class ReplicaSetController {
   constructor(context: WorkloadContext) {
     this.context = context
     this.queue = new WorkQueue({ timers: context.timers })
-    this.expectations = new Expectations((resource) => context.informers.informerFor(resource), context.expectationsTimeoutMs)
-    const { replicaSets, pods } = context.informers
-    replicaSets.addHandlers({
-      onAdd: (replicaSet) => this.queue.add(cacheKeyOf(replicaSet)),
-      onUpdate: (_previous, replicaSet) => this.queue.add(cacheKeyOf(replicaSet)),
-      onDelete: (replicaSet) => {
-        this.expectations.forget(cacheKeyOf(replicaSet))
-        this.queue.add(cacheKeyOf(replicaSet))
-      },
-    })
-    pods.addHandlers({
-      onAdd: (pod) => this.podChanged(pod),
-      onUpdate: (previous, pod) => {
-        this.podChanged(pod)
-        if (controllerRefOf(previous)?.['uid'] !== controllerRefOf(pod)?.['uid']) this.podChanged(previous)
-      },
-      onDelete: (pod) => this.podChanged(pod),
-    })
+    this.expectations = expectationsOver([], context.informers, context.expectationsTimeoutMs)
+    queueOwnObjects(context.informers.replicaSets, this.queue, this.expectations)
+    onDependentChange(context.informers.pods, (pod) => this.podChanged(pod))
   }
 
+  /** Queues the ReplicaSet that controls `pod`, or, for an orphan, every one that might adopt it. */
   private podChanged(pod: JsonObject): void {
     const { replicaSets } = this.context.informers
     if (controllerRefOf(pod) === undefined) {
@@ -81,30 +60,20 @@ export class ReplicaSetController {
       for (const replicaSet of replicaSets.byIndex(BY_NAMESPACE, stringAt(metadataOf(pod)['namespace']))) this.queue.add(cacheKeyOf(replicaSet))
       return
     }
-    const owner = controllerOf(pod, 'ReplicaSet', replicaSets)
-    if (owner !== undefined) this.queue.add(cacheKeyOf(owner))
+    const key = controllerKeyOf(pod, 'ReplicaSet', replicaSets)
+    if (key !== undefined) this.queue.add(key)
   }
 
   /** Reconciles one ReplicaSet; throws when a write failed (the runner retries with back-off). */
   async sync(key: string): Promise<void> {
-    const { informers, timers, executor, random } = this.context
-    const replicaSet = informers.replicaSets.getByKey(key)
-    if (replicaSet === undefined) {
-      this.expectations.forget(key)
-      return
-    }
-    if (!this.expectations.satisfied(key, timers.monotonicMs())) {
-      this.queue.addAfter(key, this.expectations.remainingMs(key, timers.monotonicMs()))
-      return
-    }
+    const { informers, timers, random } = this.context
+    const replicaSet = objectToSync(informers.replicaSets, key, this.expectations, this.queue, timers.monotonicMs())
+    if (replicaSet === undefined) return
     const pods = informers.pods.byIndex(BY_CONTROLLER, uidOf(replicaSet))
     const orphanPods = informers.pods.byIndex(ORPHANS_BY_NAMESPACE, stringAt(metadataOf(replicaSet)['namespace']))
     const plan = reconcileReplicaSet(replicaSet, pods, timers.realtimeMs(), random, { orphanPods })
     if (plan.requeueAfterMs !== undefined) this.queue.addAfter(key, plan.requeueAfterMs)
-    if (plan.actions.length === 0) return
-    const result = await executor.execute(plan)
-    this.expectations.expect(key, result.expectations, timers.monotonicMs())
-    if (!result.completed && result.error !== undefined) throw result.error
+    await executeExpecting(this.context, this.expectations, key, plan)
   }
 }
 
@@ -116,24 +85,10 @@ export class DeploymentController {
   constructor(context: WorkloadContext) {
     this.context = context
     this.queue = new WorkQueue({ timers: context.timers })
-    this.expectations = new Expectations((resource) => context.informers.informerFor(resource), context.expectationsTimeoutMs)
+    this.expectations = expectationsOver([], context.informers, context.expectationsTimeoutMs)
     const { deployments, replicaSets, pods } = context.informers
-    deployments.addHandlers({
-      onAdd: (deployment) => this.queue.add(cacheKeyOf(deployment)),
-      onUpdate: (_previous, deployment) => this.queue.add(cacheKeyOf(deployment)),
-      onDelete: (deployment) => {
-        this.expectations.forget(cacheKeyOf(deployment))
-        this.queue.add(cacheKeyOf(deployment))
-      },
-    })
-    replicaSets.addHandlers({
-      onAdd: (replicaSet) => this.replicaSetChanged(replicaSet),
-      onUpdate: (previous, replicaSet) => {
-        this.replicaSetChanged(replicaSet)
-        if (controllerRefOf(previous)?.['uid'] !== controllerRefOf(replicaSet)?.['uid']) this.replicaSetChanged(previous)
-      },
-      onDelete: (replicaSet) => this.replicaSetChanged(replicaSet),
-    })
+    queueOwnObjects(deployments, this.queue, this.expectations)
+    queueControllerOnDependentChange(replicaSets, 'Deployment', deployments, this.queue)
     pods.addHandlers({
       onAdd: (pod) => this.podChanged(pod),
       onUpdate: (_previous, pod) => this.podChanged(pod),
@@ -141,28 +96,18 @@ export class DeploymentController {
     })
   }
 
-  private replicaSetChanged(replicaSet: JsonObject): void {
-    const owner = controllerOf(replicaSet, 'Deployment', this.context.informers.deployments)
-    if (owner !== undefined) this.queue.add(cacheKeyOf(owner))
-  }
-
+  /** Queues the Deployment that controls the ReplicaSet that controls `pod`. */
   private podChanged(pod: JsonObject): void {
     const replicaSet = controllerOf(pod, 'ReplicaSet', this.context.informers.replicaSets)
-    if (replicaSet !== undefined) this.replicaSetChanged(replicaSet)
+    const key = replicaSet === undefined ? undefined : controllerKeyOf(replicaSet, 'Deployment', this.context.informers.deployments)
+    if (key !== undefined) this.queue.add(key)
   }
 
   /** Reconciles one Deployment; throws when a write failed (the runner retries with back-off). */
   async sync(key: string): Promise<void> {
-    const { informers, timers, executor } = this.context
-    const deployment = informers.deployments.getByKey(key)
-    if (deployment === undefined) {
-      this.expectations.forget(key)
-      return
-    }
-    if (!this.expectations.satisfied(key, timers.monotonicMs())) {
-      this.queue.addAfter(key, this.expectations.remainingMs(key, timers.monotonicMs()))
-      return
-    }
+    const { informers, timers } = this.context
+    const deployment = objectToSync(informers.deployments, key, this.expectations, this.queue, timers.monotonicMs())
+    if (deployment === undefined) return
     const namespace = stringAt(metadataOf(deployment)['namespace'])
     const uid = uidOf(deployment)
     const controlled = informers.replicaSets.byIndex(BY_CONTROLLER, uid)
@@ -176,10 +121,7 @@ export class DeploymentController {
     )
     const plan = reconcileDeployment(deployment, controlled, podsByReplicaSet, timers.realtimeMs(), { foreignReplicaSetNames })
     if (plan.requeueAfterMs !== undefined) this.queue.addAfter(key, plan.requeueAfterMs)
-    if (plan.actions.length === 0) return
-    const result = await executor.execute(plan)
-    this.expectations.expect(key, result.expectations, timers.monotonicMs())
-    if (!result.completed && result.error !== undefined) throw result.error
+    await executeExpecting(this.context, this.expectations, key, plan)
   }
 }
 
