@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent developer/CI setup for Flotilla.
 #
-#   scripts/setup.sh [--with etcd] [debian-package ...]
+#   scripts/setup.sh [--with etcd] [--with docker] [debian-package ...]
 #
 # - installs missing Debian packages (the arguments, plus the default list,
-#   plus etcd-server/etcd-client with `--with etcd`),
+#   plus etcd-server/etcd-client with `--with etcd`, docker.io and busybox-static
+#   with `--with docker`, which also starts dockerd when it is not running),
 # - puts Node 24 (from the npm registry) in .tools/node24,
 # - runs `npm ci` when node_modules is missing or older than package-lock.json.
 #
@@ -51,25 +52,29 @@ node_arch() {
 
 # ---------------------------------------------------------------- arguments
 deb_packages=("${DEFAULT_DEB_PACKAGES[@]}")
+want_docker=0
+with_component() {
+  case "$1" in
+    etcd) deb_packages+=(etcd-server etcd-client) ;;
+    # The Docker engine for the node agent (and Swarm as the workload benchmarks' peer);
+    # busybox-static is the only thing test images contain (no registry is reachable).
+    docker) deb_packages+=(docker.io busybox-static); want_docker=1 ;;
+    *) die "unknown --with component: $1 (etcd or docker)" ;;
+  esac
+}
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --with)
-      [[ $# -ge 2 ]] || die "--with needs an argument (etcd)"
-      case "$2" in
-        etcd) deb_packages+=(etcd-server etcd-client) ;;
-        *) die "unknown --with component: $2" ;;
-      esac
+      [[ $# -ge 2 ]] || die "--with needs an argument (etcd or docker)"
+      with_component "$2"
       shift 2
       ;;
     --with=*)
-      case "${1#--with=}" in
-        etcd) deb_packages+=(etcd-server etcd-client) ;;
-        *) die "unknown --with component: ${1#--with=}" ;;
-      esac
+      with_component "${1#--with=}"
       shift
       ;;
     -h | --help)
-      sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     -*) die "unknown option: $1" ;;
@@ -116,6 +121,33 @@ if [[ ${#missing_debs[@]} -gt 0 ]]; then
   done
   remove_policy
   trap - EXIT
+fi
+
+# ------------------------------------------------------------------ dockerd
+# Machines without an init system (containers, CI runners) do not start the engine the package
+# installed: start it in the background and wait until it answers.
+if [[ $want_docker -eq 1 ]] && ! docker info >/dev/null 2>&1; then
+  [[ $(id -u) -eq 0 ]] || die "dockerd is not running and starting it needs root"
+  # An engine may still be starting or shutting down: wait for it, and start one whenever none
+  # runs (a pid file then is a dead engine's leftover, which dockerd refuses to start over).
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    if ! pgrep -x dockerd >/dev/null; then
+      rm -f /var/run/docker.pid
+      log "starting dockerd (log: /var/log/flotilla-dockerd.log)"
+      # Detached, with every descriptor above 2 closed: the engine must not hold this script's
+      # lock (.tools/setup.lock) or its caller's pipes open for as long as it runs.
+      (
+        for descriptor in /proc/self/fd/*; do
+          number=${descriptor##*/}
+          if [[ $number -gt 2 ]]; then eval "exec $number>&-" 2>/dev/null || true; fi
+        done
+        exec setsid dockerd >>/var/log/flotilla-dockerd.log 2>&1 </dev/null
+      ) &
+    fi
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || die "dockerd did not come up within 30 s; see /var/log/flotilla-dockerd.log"
 fi
 
 # ------------------------------------------------------------------ Node 24
