@@ -17,7 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { InvalidConfigError } from '../lib/errors.ts'
+import { COMMON_BENCH_OPTIONS, commonBenchOptions, integerOption, type SystemName } from './bench-options.ts'
 import { EtcdApiTarget } from './api-etcd.ts'
 import { measureFanOut, type FanOutOptions, type FanOutResult } from './api-fanout.ts'
 import { FlotillaApiTarget } from './api-flotilla.ts'
@@ -37,7 +37,6 @@ import { installCleanupHandlers } from './processes.ts'
 import { formatTables, ratio, type Better, type ComparisonRow } from './report.ts'
 import type { WorkloadTiming } from './workloads.ts'
 
-type SystemName = 'flotilla' | 'etcd'
 
 /** The issue's goal for the API on a 3-node cluster on this machine (Kubernetes' own SLO is 1 s). */
 const P99_GOAL_MS = 100
@@ -74,54 +73,24 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      'duration-s': { type: 'string' },
-      'warmup-s': { type: 'string' },
+      ...COMMON_BENCH_OPTIONS,
       watchers: { type: 'string' },
       'fanout-writes': { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   })
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`)
-    process.exit(0)
-  }
-  const quick = values.quick
-  const only = values.only
-  if (only !== undefined && only !== 'flotilla' && only !== 'etcd') {
-    throw new InvalidConfigError(`--only must be flotilla or etcd, got ${only}`)
-  }
+  const common = commonBenchOptions(values, USAGE, 2)
   return {
-    systems: only === undefined ? ['flotilla', 'etcd'] : [only],
-    timing: {
-      warmupMs: 1000 * number(values['warmup-s'], quick ? 0.5 : 1, 0, 60, '--warmup-s'),
-      measureMs: 1000 * number(values['duration-s'], quick ? 2 : 8, 0.1, 600, '--duration-s'),
-    },
+    systems: common.systems,
+    timing: { warmupMs: common.warmupMs, measureMs: common.measureMs },
     fanOut: {
-      watchers: integer(values.watchers, 1000, 1, 10_000, '--watchers'),
-      writes: integer(values['fanout-writes'], quick ? 10 : 100, 1, 10_000, '--fanout-writes'),
+      watchers: integerOption(values.watchers, 1000, 1, 10_000, '--watchers'),
+      writes: integerOption(values['fanout-writes'], common.quick ? 10 : 100, 1, 10_000, '--fanout-writes'),
       deliveryDeadlineMs: DELIVERY_DEADLINE_MS,
       openConcurrency: WATCH_OPEN_CONCURRENCY,
     },
-    quick,
+    quick: common.quick,
   }
-}
-
-function number(text: string | undefined, fallback: number, min: number, max: number, flag: string): number {
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidConfigError(`${flag} must be a number in [${min}, ${max}], got ${text}`)
-  }
-  return value
-}
-
-function integer(text: string | undefined, fallback: number, min: number, max: number, flag: string): number {
-  const value = number(text, fallback, min, max, flag)
-  if (!Number.isInteger(value)) throw new InvalidConfigError(`${flag} must be an integer, got ${text}`)
-  return value
 }
 
 function log(line: string): void {

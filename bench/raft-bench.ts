@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { InvalidConfigError } from '../lib/errors.ts'
+import { COMMON_BENCH_OPTIONS, commonBenchOptions, numberOption, optionalNumberOption, type SystemName } from './bench-options.ts'
 import type { BenchCluster } from './cluster.ts'
 import { EtcdCluster } from './etcd-cluster.ts'
 import { DEFAULT_FAILOVER_OPTIONS, runFailover } from './failover.ts'
@@ -24,7 +24,6 @@ import { installCleanupHandlers } from './processes.ts'
 import { compare, formatTables, type SystemResults } from './report.ts'
 import { runWorkloads, VALUE_BYTES } from './workloads.ts'
 
-type SystemName = 'flotilla' | 'etcd'
 
 interface BenchOptions {
   readonly systems: readonly SystemName[]
@@ -49,48 +48,23 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      'duration-s': { type: 'string' },
-      'warmup-s': { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
+      ...COMMON_BENCH_OPTIONS,
       'failover-rounds': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'election-ms': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   })
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`)
-    process.exit(0)
-  }
-  const quick = values.quick
-  const only = values.only
-  if (only !== undefined && only !== 'flotilla' && only !== 'etcd') {
-    throw new InvalidConfigError(`--only must be flotilla or etcd, got ${only}`)
-  }
+  const common = commonBenchOptions(values, USAGE, 3)
   return {
-    systems: only === undefined ? ['flotilla', 'etcd'] : [only],
-    warmupMs: 1000 * number(values['warmup-s'], quick ? 0.5 : 1, 0, 60, '--warmup-s'),
-    measureMs: 1000 * number(values['duration-s'], quick ? 3 : 8, 0.1, 600, '--duration-s'),
-    failoverRounds: number(values['failover-rounds'], quick ? 1 : 3, 0, 20, '--failover-rounds'),
-    quick,
-    heartbeatMs: optionalNumber(values['heartbeat-ms'], 1, 10_000, '--heartbeat-ms'),
-    electionMs: optionalNumber(values['election-ms'], 1, 60_000, '--election-ms'),
+    systems: common.systems,
+    warmupMs: common.warmupMs,
+    measureMs: common.measureMs,
+    failoverRounds: numberOption(values['failover-rounds'], common.quick ? 1 : 3, 0, 20, '--failover-rounds'),
+    quick: common.quick,
+    heartbeatMs: optionalNumberOption(values['heartbeat-ms'], 1, 10_000, '--heartbeat-ms'),
+    electionMs: optionalNumberOption(values['election-ms'], 1, 60_000, '--election-ms'),
   }
-}
-
-function number(text: string | undefined, fallback: number, min: number, max: number, flag: string): number {
-  return optionalNumber(text, min, max, flag) ?? fallback
-}
-
-function optionalNumber(text: string | undefined, min: number, max: number, flag: string): number | undefined {
-  if (text === undefined) return undefined
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidConfigError(`${flag} must be a number in [${min}, ${max}], got ${text}`)
-  }
-  return value
 }
 
 function log(line: string): void {

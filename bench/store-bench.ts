@@ -17,7 +17,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { FlotillaError, InvalidConfigError } from '../lib/errors.ts'
+import { FlotillaError } from '../lib/errors.ts'
+import { COMMON_BENCH_OPTIONS, commonBenchOptions, numberOption, type SystemName } from './bench-options.ts'
 import { EtcdCluster } from './etcd-cluster.ts'
 import { REPO_ROOT } from './flotilla-cluster.ts'
 import { FlotillaDaemons } from './flotilla-daemons.ts'
@@ -38,7 +39,6 @@ import {
   type WorkloadTiming,
 } from './workloads.ts'
 
-type SystemName = 'flotilla' | 'etcd'
 
 /** Members per system, as the issue asks. */
 const MEMBER_COUNT = 5
@@ -75,42 +75,21 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      'duration-s': { type: 'string' },
-      'warmup-s': { type: 'string' },
+      ...COMMON_BENCH_OPTIONS,
       'idle-settle-s': { type: 'string' },
       'idle-window-s': { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   })
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`)
-    process.exit(0)
-  }
-  const quick = values.quick
-  const only = values.only
-  if (only !== undefined && only !== 'flotilla' && only !== 'etcd') {
-    throw new InvalidConfigError(`--only must be flotilla or etcd, got ${only}`)
-  }
+  const common = commonBenchOptions(values, USAGE, 3)
   return {
-    systems: only === undefined ? ['flotilla', 'etcd'] : [only],
-    warmupMs: 1000 * number(values['warmup-s'], quick ? 0.5 : 1, 0, 60, '--warmup-s'),
-    measureMs: 1000 * number(values['duration-s'], quick ? 3 : 8, 0.1, 600, '--duration-s'),
-    idleSettleMs: 1000 * number(values['idle-settle-s'], quick ? 5 : 10, 0, 600, '--idle-settle-s'),
-    idleWindowMs: 1000 * number(values['idle-window-s'], quick ? 5 : 10, 1, 600, '--idle-window-s'),
-    quick,
+    systems: common.systems,
+    warmupMs: common.warmupMs,
+    measureMs: common.measureMs,
+    idleSettleMs: 1000 * numberOption(values['idle-settle-s'], common.quick ? 5 : 10, 0, 600, '--idle-settle-s'),
+    idleWindowMs: 1000 * numberOption(values['idle-window-s'], common.quick ? 5 : 10, 1, 600, '--idle-window-s'),
+    quick: common.quick,
   }
-}
-
-function number(text: string | undefined, fallback: number, min: number, max: number, flag: string): number {
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidConfigError(`${flag} must be a number in [${min}, ${max}], got ${text}`)
-  }
-  return value
 }
 
 function log(line: string): void {
