@@ -41,7 +41,7 @@ import { ControllerManager, NODE_NOT_READY_GRACE_MS_DEFAULT, POD_EVICTION_TIMEOU
 import { EventRecorder } from './controllers/manager/event-recorder.ts'
 import { Informer } from './controllers/manager/informer.ts'
 import { ObjectClient } from './controllers/manager/object-client.ts'
-import { TimersOs } from './controllers/manager/timers.ts'
+import { TimersOs } from '../../lib/timers.ts'
 import { formatTime } from './controllers/object-fields.ts'
 import { PODS } from './controllers/plan.ts'
 import { RaftNode } from './raft-node.ts'

@@ -29,7 +29,7 @@ import type { EventRecorder } from '../controllers/manager/event-recorder.ts'
 import { cacheKeyOf, type Informer } from '../controllers/manager/informer.ts'
 import type { ObjectClient } from '../controllers/manager/object-client.ts'
 import { NODES } from '../controllers/manager/shared-informers.ts'
-import type { Timer, Timers } from '../controllers/manager/timers.ts'
+import type { Timer, Timers } from '../../../lib/timers.ts'
 import { WorkQueue } from '../controllers/manager/work-queue.ts'
 import { creatingPodStatus, recordFromStatus, runningPodStatus, type HollowPodRecord } from './hollow-pod-status.ts'
 

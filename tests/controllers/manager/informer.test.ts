@@ -9,7 +9,7 @@ import type { JsonObject } from '../../../node/src/api/machinery/canonical.ts'
 import { MemoryObjectBackend } from '../../../node/src/api/server/memory-backend.ts'
 import { ObjectStore, type ObjectEventType } from '../../../node/src/api/server/object-store.ts'
 import { Informer } from '../../../node/src/controllers/manager/informer.ts'
-import { TimersSim } from '../../../node/src/controllers/manager/timers.ts'
+import { TimersSim } from '../../../lib/timers.ts'
 import { PODS } from '../../../node/src/controllers/plan.ts'
 
 /** An ObjectStore whose watches the test can end with an error. */

@@ -22,7 +22,7 @@ import { EventRecorder } from '../../../node/src/controllers/manager/event-recor
 import { Informer } from '../../../node/src/controllers/manager/informer.ts'
 import { ObjectClient } from '../../../node/src/controllers/manager/object-client.ts'
 import { NODES } from '../../../node/src/controllers/manager/shared-informers.ts'
-import { TimersSim } from '../../../node/src/controllers/manager/timers.ts'
+import { TimersSim } from '../../../lib/timers.ts'
 import { controllerRefOf, formatTime, metadataOf, nameOf, specOf, statusOf, uidOf } from '../../../node/src/controllers/object-fields.ts'
 import { DEPLOYMENTS, EVENTS, PODS, REPLICA_SETS } from '../../../node/src/controllers/plan.ts'
 

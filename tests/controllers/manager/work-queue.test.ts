@@ -3,7 +3,7 @@
 // earliest due time, failures back off exponentially up to the cap, and shutDown releases workers.
 // Method: the queue on simulated timers.
 import t from 'tap'
-import { TimersSim } from '../../../node/src/controllers/manager/timers.ts'
+import { TimersSim } from '../../../lib/timers.ts'
 import { WorkQueue } from '../../../node/src/controllers/manager/work-queue.ts'
 
 t.test('de-duplication and re-adding while processing', async (t) => {

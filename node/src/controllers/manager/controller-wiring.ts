@@ -25,7 +25,7 @@ import { Expectations } from './expectations.ts'
 import { cacheKeyOf, type Informer } from './informer.ts'
 import type { PlanExecutor } from './plan-executor.ts'
 import type { SharedInformers } from './shared-informers.ts'
-import type { Timers } from './timers.ts'
+import type { Timers } from '../../../../lib/timers.ts'
 import type { WorkQueue } from './work-queue.ts'
 
 /**

@@ -20,7 +20,7 @@
  */
 import type { JsonObject } from '../../api/machinery/canonical.ts'
 import type { ObjectStore, ResourceRef } from '../../api/server/object-store.ts'
-import type { Timer, Timers } from './timers.ts'
+import type { Timer, Timers } from '../../../../lib/timers.ts'
 
 /** Reactions to cache changes. */
 export interface InformerHandlers {

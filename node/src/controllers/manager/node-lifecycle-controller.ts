@@ -44,7 +44,7 @@ import {
 } from './node-lifecycle-rules.ts'
 import type { PlanExecutor } from './plan-executor.ts'
 import { BY_NODE, NODES } from './shared-informers.ts'
-import type { Timer, Timers } from './timers.ts'
+import type { Timer, Timers } from '../../../../lib/timers.ts'
 
 /** How long each node has been silent, from the cluster's gossip liveness. */
 export interface NodeLiveness {

@@ -29,7 +29,7 @@ import { PODS } from '../plan.ts'
 import type { EventRecorder } from './event-recorder.ts'
 import { cacheKeyOf, type Informer } from './informer.ts'
 import type { ObjectClient } from './object-client.ts'
-import type { Timer, Timers } from './timers.ts'
+import type { Timer, Timers } from '../../../../lib/timers.ts'
 
 export interface SchedulerLoopOptions {
   readonly client: ObjectClient

@@ -13,7 +13,7 @@ import { NAMESPACES } from '../../api/server/resource-refs.ts'
 import { controllerRefOf, metadataOf, specOf, stringAt } from '../object-fields.ts'
 import { DEPLOYMENTS, PODS, REPLICA_SETS } from '../plan.ts'
 import { Informer } from './informer.ts'
-import type { Timers } from './timers.ts'
+import type { Timers } from '../../../../lib/timers.ts'
 
 /** Nodes: core/v1, cluster-scoped. */
 export const NODES: ResourceRef = { group: '', resource: 'nodes', kind: 'Node', apiVersion: 'v1', namespaced: false }

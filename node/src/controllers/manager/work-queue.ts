@@ -12,7 +12,7 @@
  * Keys are strings (`namespace/name`). Time comes from the injected Timers.
  */
 import { assert } from '../../../../lib/assert.ts'
-import type { Timer, Timers } from './timers.ts'
+import type { Timer, Timers } from '../../../../lib/timers.ts'
 
 export interface WorkQueueOptions {
   readonly timers: Timers

@@ -25,7 +25,7 @@ import type { Expectations } from './expectations.ts'
 import { cacheKeyOf } from './informer.ts'
 import type { PlanExecutor } from './plan-executor.ts'
 import { BY_CONTROLLER, BY_NAMESPACE, ORPHANS_BY_NAMESPACE, type SharedInformers } from './shared-informers.ts'
-import type { Timers } from './timers.ts'
+import type { Timers } from '../../../../lib/timers.ts'
 import { WorkQueue } from './work-queue.ts'
 
 /** What the workload controllers share. */

@@ -1,11 +1,11 @@
 /**
- * Time for the controller manager, the hollow agent and everything they schedule: a Clock plus
+ * Time for the controller manager, the agents, the runtimes and everything they schedule: a Clock plus
  * one-shot timers, injected so that simulations drive time themselves. `TimersOs` is the
  * operating system's; `TimersSim` moves only when told to and runs due timers in order, which is
  * what lets a seeded simulation of a 100-node cluster replay exactly.
  */
-import { assert } from '../../../../lib/assert.ts'
-import { ClockOs, type Clock } from '../../../../lib/clock.ts'
+import { assert } from './assert.ts'
+import { ClockOs, type Clock } from './clock.ts'
 
 /** A scheduled callback; cancelling a timer that already ran is a no-op. */
 export interface Timer {
