@@ -295,6 +295,11 @@ export interface ContainerRuntime {
   logs(containerId: string, options: LogOptions): Promise<Readable>
   /** Starts a process in a running container. */
   exec(containerId: string, options: ExecOptions): Promise<ExecSession>
+  /**
+   * Attaches to the container's main process (`kubectl attach`): its output from now on, and its
+   * stdin when the container was created with `stdin`. `exitCode` settles when the container exits.
+   */
+  attach(containerId: string, options: { readonly stdin: boolean; readonly tty: boolean }): Promise<ExecSession>
   /** Runs a command to completion (probes): output truncated to 10 KiB per stream. */
   execSync(containerId: string, command: readonly string[], timeoutMs: number): Promise<ExecResult>
   /** A TCP connection to `port` inside the sandbox's network namespace (port-forward). */
