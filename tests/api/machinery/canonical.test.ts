@@ -2,6 +2,7 @@
 // and helpers never alias their inputs. Method: tables of values through dropNulls, canonicalJson,
 // jsonEqual and canonicalEqual, plus the rollout-undo template case from real kubectl.
 import t from 'tap'
+import { RandomXoshiro } from '../../../lib/random.ts'
 import { canonicalEqual, canonicalJson, cloneJson, dropNulls, isJsonObject, jsonEqual, type JsonValue } from '../../../node/src/api/machinery/canonical.ts'
 
 t.test('dropNulls removes null object fields at any depth and keeps nulls in lists', async (t) => {
@@ -66,4 +67,31 @@ t.test('cloneJson shares nothing with its input', async (t) => {
   t.ok(isJsonObject({}))
   t.notOk(isJsonObject([]))
   t.notOk(isJsonObject(null))
+})
+
+t.test('canonicalEqual agrees with comparing canonicalJson texts on random values (seeded)', async (t) => {
+  const seed = Number(process.env['FLOTILLA_SIM_SEED'] ?? 20261123)
+  const random = new RandomXoshiro(seed)
+  const leaves: JsonValue[] = [null, 0, 1, -1, 1.5, '', 'a', 'b', true, false]
+  const value = (depth: number): JsonValue => {
+    const kind = depth <= 0 ? 0 : random.int(0, 3)
+    if (kind === 0) return leaves[random.int(0, leaves.length)] as JsonValue
+    if (kind === 1) return Array.from({ length: random.int(0, 3) }, () => value(depth - 1))
+    const object: Record<string, JsonValue> = {}
+    for (let index = random.int(0, 4); index > 0; index--) object[['x', 'y', 'z'][random.int(0, 3)] as string] = value(depth - 1)
+    return object
+  }
+  // Near-misses matter most: mutate a copy slightly half of the time.
+  let equalPairs = 0
+  for (let round = 0; round < 3000; round++) {
+    const a = value(3)
+    const b = random.int(0, 2) === 0 ? value(3) : (JSON.parse(JSON.stringify(a)) as JsonValue)
+    const expected = canonicalJson(a) === canonicalJson(b)
+    if (expected) equalPairs++
+    if (canonicalEqual(a, b) !== expected || canonicalEqual(b, a) !== expected) {
+      t.fail(`seed ${seed}: canonicalEqual(${JSON.stringify(a)}, ${JSON.stringify(b)}) should be ${expected}`)
+      return
+    }
+  }
+  t.ok(equalPairs > 100, `seed ${seed}: both outcomes were exercised (${equalPairs} equal pairs of 3000)`)
 })

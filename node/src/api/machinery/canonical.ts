@@ -90,9 +90,40 @@ export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
   return false
 }
 
-/** Equality of canonical forms: key order and null fields do not matter. */
-export function canonicalEqual(a: JsonValue, b: JsonValue): boolean {
-  return canonicalJson(a) === canonicalJson(b)
+/**
+ * Equality of canonical forms (`canonicalJson(a) === canonicalJson(b)`): key order and null
+ * object fields do not matter. Compared in place, stopping at the first difference, because
+ * every write compares the object it would store with the stored one.
+ */
+export function canonicalEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (a === b) return true
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let index = 0; index < a.length; index++) {
+      // Array elements are values, not fields: a null element is kept and compared.
+      const left = a[index] as JsonValue
+      const right = b[index] as JsonValue
+      if (left === null || right === null ? left !== right : !canonicalEqual(left, right)) return false
+    }
+    return true
+  }
+  if (isJsonObject(a)) {
+    if (!isJsonObject(b)) return false
+    let presentInA = 0
+    for (const key of Object.keys(a)) {
+      const left = a[key]
+      if (left === null || left === undefined) continue
+      presentInA++
+      if (!Object.hasOwn(b, key)) return false
+      const right = b[key]
+      if (right === null || right === undefined || !canonicalEqual(left, right)) return false
+    }
+    let presentInB = 0
+    for (const key of Object.keys(b)) if (b[key] !== null && b[key] !== undefined) presentInB++
+    return presentInA === presentInB
+  }
+  if (typeof a === 'number' && typeof b === 'number') return JSON.stringify(a) === JSON.stringify(b)
+  return false
 }
 
 export {

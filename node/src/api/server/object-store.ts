@@ -323,6 +323,7 @@ export class ObjectStore {
    * 'conflict' when `current` is no longer the stored version.
    */
   private async commit(resource: ResourceRef, key: string, current: KeyValue, next: JsonObject, dryRun: boolean): Promise<JsonObject | 'conflict'> {
+    // Decoded afresh: a caller's mutate may have changed the object it was given.
     const currentObject = decodeObject(resource, current)
     const currentMetadata = metadataOf(currentObject)
     const specChanged = !canonicalEqual((next['spec'] ?? null) as JsonValue, (currentObject['spec'] ?? null) as JsonValue)
@@ -340,7 +341,7 @@ export class ObjectStore {
       },
     }
     const stored = storedForm(candidate)
-    if (canonicalJson(stored) === canonicalJson(storedForm(currentObject))) return currentObject
+    if (canonicalEqual(stored, storedForm(currentObject))) return currentObject
     const revisionNow = String(current.modRevision)
     if (isReadyToVanish(resource, stored)) {
       if (dryRun) return withResourceVersion(resource, stored, revisionNow)

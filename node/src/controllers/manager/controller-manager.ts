@@ -25,6 +25,7 @@ import type { SchedulerProfile } from '../../scheduler/profile.ts'
 import { formatTime } from '../object-fields.ts'
 import { ControllerRunner } from './controller-runner.ts'
 import { EventRecorder } from './event-recorder.ts'
+import { CoalescingBackend } from '../../api/server/coalescing-backend.ts'
 import { FencedOutError, acquireFence, type FencedBackend } from './fence.ts'
 import { DEFAULT_EVICTION_RATES, NodeLifecycleController, type NodeLiveness } from './node-lifecycle-controller.ts'
 import type { EvictionRates } from './node-lifecycle-rules.ts'
@@ -34,6 +35,7 @@ import { SchedulerLoop } from './scheduler-loop.ts'
 import { SharedInformers } from './shared-informers.ts'
 import type { Timer, Timers } from '../../../../lib/timers.ts'
 import { EndpointsController } from './endpoints-controller.ts'
+import { EndpointSliceController } from './endpoint-slices-controller.ts'
 import { HorizontalPodAutoscalerController } from './hpa-controller.ts'
 import { ResourceQuotaController } from './resource-quota-controller.ts'
 import type { PodMetricsSource } from '../hpa-metrics.ts'
@@ -43,6 +45,9 @@ import { StatefulSetController } from './statefulset-controller.ts'
 import { DaemonSetController } from './daemonset-controller.ts'
 import { JobController } from './job-controller.ts'
 import { CronJobController } from './cronjob-controller.ts'
+import { GarbageCollectorController } from './garbage-collector-controller.ts'
+import { NamespaceController } from './namespace-controller.ts'
+import { PodGcController } from './pod-gc-controller.ts'
 
 /** Where the manager learns whether its node leads. */
 export interface Leadership {
@@ -156,7 +161,9 @@ class ManagerSession {
     const { timers, log } = options
     this.fenced = await acquireFence(options.backend, this.term, options.identity)
     if (!this.activeValue) return
-    const objects = new ObjectStore(this.fenced, { nowIso: () => formatTime(timers.realtimeMs()) })
+    // Writes the controllers issue together (a ReplicaSet's pod creations, a scheduling batch's
+    // bindings) commit as one transaction each: see coalescing-backend.ts.
+    const objects = new ObjectStore(new CoalescingBackend(this.fenced), { nowIso: () => formatTime(timers.realtimeMs()) })
     const client = new ObjectClient(objects, { log })
     const recorder = new EventRecorder(client, { log })
     this.recorder = recorder
@@ -189,6 +196,18 @@ class ManagerSession {
     const quotas = new ResourceQuotaController(ownContext)
     const autoscalers = new HorizontalPodAutoscalerController({ ...ownContext, metrics: options.podMetrics })
     this.ownedInformers = [...endpoints.informers, ...quotas.informers, ...autoscalers.informers]
+    const endpointSlices = new EndpointSliceController(ownContext)
+    this.ownedInformers.push(...endpointSlices.informers)
+    this.runners.push(new ControllerRunner({ name: 'endpointslice-controller', queue: endpointSlices.queue, workers, sync: (key) => endpointSlices.sync(key), isFatal, onFatal: fatal, log }))
+    const garbageCollector = new GarbageCollectorController({ informers, objects, timers, log })
+    const namespaceController = new NamespaceController({ informers, objects, timers, log })
+    const podGc = new PodGcController({ pods: informers.pods, nodes: informers.nodes, objects, timers, log, podEvictionTimeoutMs: options.podEvictionTimeoutMs ?? POD_EVICTION_TIMEOUT_MS_DEFAULT })
+    this.ownedInformers.push(...garbageCollector.informers)
+    this.runners.push(
+      new ControllerRunner({ name: 'garbage-collector', queue: garbageCollector.queue, workers, sync: (key) => garbageCollector.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'namespace-controller', queue: namespaceController.queue, workers, sync: (key) => namespaceController.sync(key), isFatal, onFatal: fatal, log }),
+      new ControllerRunner({ name: 'pod-garbage-collector', queue: podGc.queue, workers: 1, sync: (key) => podGc.sync(key), isFatal, onFatal: fatal, log }),
+    )
     this.runners.push(
       new ControllerRunner({ name: 'endpoint-controller', queue: endpoints.queue, workers, sync: (key) => endpoints.sync(key), isFatal, onFatal: fatal, log }),
       new ControllerRunner({ name: 'resourcequota-controller', queue: quotas.queue, workers, sync: (key) => quotas.sync(key), isFatal, onFatal: fatal, log }),

@@ -17,6 +17,9 @@ import { requireActiveNamespace } from '../../api/server/namespace-lifecycle.ts'
 import { metadataOf, type ObjectStore, type ResourceRef } from '../../api/server/object-store.ts'
 import { storedResources } from '../../api/server/resource-refs.ts'
 import { assert } from '../../../../lib/assert.ts'
+import { isJsonObject, type JsonValue } from '../../api/machinery/canonical.ts'
+import { ApiError } from '../../api/machinery/status.ts'
+import { PODS as PODS_RESOURCE } from '../plan.ts'
 
 export class ObjectClient {
   readonly objects: ObjectStore
@@ -69,6 +72,31 @@ export class ObjectClient {
   }
 
   /**
+   * POST `pods/<name>/binding`: the scheduler's write. Like kube-apiserver's binding storage it
+   * changes only `spec.nodeName` and the PodScheduled condition of a pod that has no node yet, and
+   * does not run the pod's admission again (the pod was validated when created; a binding cannot
+   * make it invalid). `bound` is the pod as the scheduler built it (scheduling-writes.ts).
+   * @throws ApiError 409 when the pod changed since `bound.metadata.resourceVersion`, or already
+   *   has a node.
+   */
+  bind(namespace: string, name: string, bound: JsonObject): Promise<JsonObject> {
+    const resourceVersion = expectedVersion(bound)
+    const nodeName = objectAt(bound['spec'])['nodeName']
+    assert(typeof nodeName === 'string' && nodeName !== '', 'a binding names its node')
+    return this.objects.guaranteedUpdate(
+      PODS_RESOURCE,
+      namespace,
+      name,
+      (current) => {
+        const currentNode = objectAt(current['spec'])['nodeName']
+        if (typeof currentNode === 'string' && currentNode !== '') throw conflictWithMessage(PODS_RESOURCE, name, `pod ${name} is already assigned to node "${currentNode}"`)
+        return { ...current, spec: { ...objectAt(current['spec']), nodeName }, status: bound['status'] ?? current['status'] ?? null }
+      },
+      { preconditions: { resourceVersion } },
+    )
+  }
+
+  /**
    * DELETE with a uid precondition (background propagation: dependents are collected).
    * @returns whether the object is gone (false: marked, waiting for its finalizers), and the
    *   object as deleted or as marked.
@@ -76,6 +104,15 @@ export class ObjectClient {
   delete(resource: ResourceRef, namespace: string | undefined, name: string, uid: string): Promise<{ deleted: boolean; object: JsonObject }> {
     return this.deletion.delete(resource, namespace, name, { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: undefined, preconditions: { uid } })
   }
+}
+
+function objectAt(value: JsonValue | undefined): JsonObject {
+  return isJsonObject(value) ? value : {}
+}
+
+/** A 409 Conflict Status with kube-apiserver's message for the case. */
+function conflictWithMessage(resource: ResourceRef, name: string, message: string): ApiError {
+  return new ApiError({ code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on ${resource.resource} "${name}": ${message}`, details: { name, group: resource.group, kind: resource.resource } })
 }
 
 function expectedVersion(object: JsonObject): string {

@@ -264,7 +264,7 @@ export class SchedulerLoop {
     const writes = bindingWrites(pod, binding.nodeName, this.writeOptions(now))
     this.writesInFlight++
     try {
-      const bound = await client.replace(PODS, binding.pod.namespace, binding.pod.name, writes.pod)
+      const bound = await client.bind(binding.pod.namespace, binding.pod.name, writes.pod)
       this.assumed.delete(key)
       // The informer may have delivered something newer meanwhile (ignored while assumed).
       const cached = pods.getByKey(key)
