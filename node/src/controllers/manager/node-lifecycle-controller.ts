@@ -24,7 +24,7 @@ import { formatTime, metadataOf, nameOf, namespaceOf, specOf, uidOf } from '../o
 import { PODS, type Action, type Plan } from '../plan.ts'
 import type { Informer } from './informer.ts'
 import { healthyNodeConditions, nodeReadyStatus, unknownNodeConditions } from './node-conditions.ts'
-import { nextPodCidr, podCidrsInUse } from './node-ipam.ts'
+import { PodCidrAllocator, podCidrsInUse } from './node-ipam.ts'
 import {
   RateLimiter,
   TAINT_NOT_READY_KEY,
@@ -189,7 +189,7 @@ export class NodeLifecycleController {
     this.zoneStatesValue = zoneStates
     const zoneSizes = new Map<string, number>()
     for (const node of health) zoneSizes.set(node.zone, (zoneSizes.get(node.zone) ?? 0) + 1)
-    const cidrs = podCidrsInUse(all)
+    const cidrs = new PodCidrAllocator(podCidrsInUse(all))
     const work: Promise<void>[] = []
     for (const node of all) {
       if (!this.options.isActive()) return
@@ -212,16 +212,15 @@ export class NodeLifecycleController {
   }
 
   /** The writes for one node: pod CIDR and taints (one update), conditions (status), events. */
-  private planNode(node: JsonObject, isHeard: boolean, cidrs: Set<string>, allowNoExecute: () => boolean, suspended: boolean, nowMs: number, nowText: string): Plan {
+  private planNode(node: JsonObject, isHeard: boolean, cidrs: PodCidrAllocator, allowNoExecute: () => boolean, suspended: boolean, nowMs: number, nowText: string): Plan {
     const actions: Action[] = []
     const name = nameOf(node)
     const readyStatus = nodeReadyStatus(node)
     let spec = specOf(node)
     let specChanged = false
     if (typeof spec['podCIDR'] !== 'string' || spec['podCIDR'] === '') {
-      const cidr = nextPodCidr(cidrs)
+      const cidr = cidrs.next()
       if (cidr !== undefined) {
-        cidrs.add(cidr)
         spec = { ...spec, podCIDR: cidr, podCIDRs: [cidr] }
         specChanged = true
       }
