@@ -119,6 +119,14 @@ if (!existsSync(KUBECTL)) {
     const deployments = await kubectl('a', 'get', 'deploy', '-n', 'team-a')
     t.match(deployments.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\nweb\s+\d\/3\s+\d\s+\d\s+\d+s/, 'kubectl get shows the Deployment columns')
     t.match((await kubectl('b', 'get', 'cm', 'settings', '-n', 'team-a')).stdout, /NAME\s+DATA\s+AGE\nsettings\s+1\s+/, 'and the ConfigMap columns for a single object')
+    // The EndpointSlice controller on the leader writes the slices of a Service with a selector.
+    t.match((await kubectl('c', 'create', 'service', 'clusterip', 'web', '--tcp=80:8080', '-n', 'team-a')).stdout, /service\/web created/)
+    const slices = await waitFor('an EndpointSlice for the service', 20_000, async () => {
+      const listed = (await kubectl('a', 'get', 'endpointslices', '-n', 'team-a')).stdout
+      // Ports show once a pod of the service has an IP (the placeholder before has none).
+      return /\nweb-[a-z0-9]{5}\s+IPv4\s+(8080|<unset>)\s+/.test(listed) ? listed : undefined
+    }, 250)
+    t.match(slices, /^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE\n/, 'kubectl get endpointslices prints the kube-apiserver columns')
 
     // Defaults are applied and printed; a selector that misses the template labels is refused.
     const defaulted = await kubectl('a', 'get', 'deploy', 'web', '-n', 'team-a', '-o', 'yaml')

@@ -18,7 +18,7 @@
  * controller writes carry the MANAGED_BY_ANNOTATION so that, when their Service goes away or
  * loses its selector, they are deleted, and a user's own Endpoints never are.
  *
- * EndpointSlices (discovery.k8s.io/v1) are not written: the API does not register that group.
+ * EndpointSlices (discovery.k8s.io/v1) are the EndpointSlice controller's (endpoint-slices.ts).
  */
 import { isJsonObject, type JsonObject, type JsonValue } from '../api/machinery/canonical.ts'
 import { annotationsOf, equalIgnoringNullFields, isBeingDeleted, labelsOf, listAt, metadataOf, nameOf, namespaceOf, numberAt, objectAt, specOf, statusOf, stringAt, stringMapAt, uidOf } from './object-fields.ts'

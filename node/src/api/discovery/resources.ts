@@ -147,6 +147,9 @@ export const BUILTIN_RESOURCES: readonly ResourceDefinition[] = [
   ...groupVersion('coordination.k8s.io', 'v1', [
     { name: 'leases', singularName: 'lease', kind: 'Lease' },
   ]),
+  ...groupVersion('discovery.k8s.io', 'v1', [
+    { name: 'endpointslices', singularName: 'endpointslice', kind: 'EndpointSlice' },
+  ]),
   ...groupVersion('events.k8s.io', 'v1', [
     { name: 'events', singularName: 'event', kind: 'Event', shortNames: ['ev'] },
   ]),

@@ -19,6 +19,7 @@ import { controllerRevisionErrors } from './kinds/controller-revision.ts'
 import { cronJobErrors, defaultCronJob } from './kinds/cron-job.ts'
 import { daemonSetErrors, defaultDaemonSet } from './kinds/daemon-set.ts'
 import { defaultDeployment, defaultReplicaSet, deploymentErrors, replicaSetErrors } from './kinds/deployment.ts'
+import { defaultEndpointSlice, endpointSliceErrors } from './kinds/endpoint-slice.ts'
 import { defaultEndpoints, endpointsErrors } from './kinds/endpoints.ts'
 import { eventErrors } from './kinds/event.ts'
 import { defaultHorizontalPodAutoscaler, horizontalPodAutoscalerErrors } from './kinds/horizontal-pod-autoscaler.ts'
@@ -53,6 +54,7 @@ const RULES: Readonly<Record<string, KindRules>> = {
   DaemonSet: { fillDefaults: defaultDaemonSet, validate: daemonSetErrors },
   Deployment: { fillDefaults: defaultDeployment, validate: deploymentErrors },
   Endpoints: { fillDefaults: defaultEndpoints, validate: endpointsErrors },
+  EndpointSlice: { fillDefaults: defaultEndpointSlice, validate: endpointSliceErrors },
   Event: { validate: eventErrors },
   HorizontalPodAutoscaler: { fillDefaults: defaultHorizontalPodAutoscaler, validate: horizontalPodAutoscalerErrors },
   Job: { fillDefaults: defaultJob, validate: jobErrors },

@@ -64,6 +64,16 @@ function wide(name: string, cell: Column['cell']): Column {
 const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0, cell: (object) => text(field(object, 'metadata', 'name'), '') }
 const AGE: Column = column('Age', (object, nowMs) => ageSince(field(object, 'metadata', 'creationTimestamp'), nowMs), { description: 'Time since the object was created.' })
 
+/**
+ * At most three values and how many more (`listWithMoreString` of kube's printers, used for
+ * EndpointSlice ports and addresses): `a,b,c + 2 more...`, `<unset>` when empty.
+ */
+function firstThree(values: readonly string[]): string {
+  if (values.length === 0) return '<unset>'
+  const shown = values.slice(0, 3).join(',')
+  return values.length > 3 ? `${shown} + ${values.length - 3} more...` : shown
+}
+
 /** `a=b,c=d` for a label map, `<none>` when empty. */
 function labelMap(value: JsonValue | undefined): string {
   if (!isJsonObject(value)) return '<none>'
@@ -326,6 +336,14 @@ const COLUMNS_BY_KIND: Readonly<Record<string, readonly Column[]>> = {
       if (pairs.length === 0) return '<none>'
       return pairs.length > 3 ? `${pairs.slice(0, 3).join(',')} + ${pairs.length - 3} more...` : pairs.join(',')
     }),
+    AGE,
+  ],
+  EndpointSlice: [
+    NAME,
+    column('AddressType', (slice) => text(field(slice, 'addressType'), '')),
+    // A port without a number prints its name, else `*` (kube prints an empty name as is).
+    column('Ports', (slice) => firstThree(list(field(slice, 'ports')).map((port) => text(field(port, 'port'), text(field(port, 'name'), '*'))))),
+    column('Endpoints', (slice) => firstThree(list(field(slice, 'endpoints')).flatMap((endpoint) => list(field(endpoint, 'addresses')).map((address) => text(address, ''))))),
     AGE,
   ],
   Namespace: [NAME, column('Status', (namespace) => text(field(namespace, 'status', 'phase'), 'Active')), AGE],
