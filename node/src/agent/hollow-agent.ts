@@ -13,16 +13,23 @@
  * - opt-in, for simulating Jobs: a pod annotated `flotilla.dev/hollow-exit-after-ms: "<ms>"`
  *   (and optionally `flotilla.dev/hollow-exit-code: "<n>"`, default 0) has its containers
  *   terminate that long after they started: phase Succeeded for exit code 0 under restartPolicy
- *   Never or OnFailure, Failed otherwise (the hollow runtime does not restart containers).
+ *   Never or OnFailure, Failed otherwise (the hollow runtime does not restart containers);
+ * - a pod being deleted (Terminating: the API marked it with a deletionTimestamp and a grace
+ *   period) has its containers "stopped": a Killing event per container, a short simulated stop
+ *   (never longer than the grace period), then the agent deletes the pod for good, as the kubelet
+ *   does: DELETE with gracePeriodSeconds 0 and the pod's uid as precondition.
  *
- * Status writes go through the status path with the resourceVersion they were computed from. The
- * API deletes pods at once today, so there is no graceful termination to play yet: a pod that
- * disappears, or is being deleted, simply releases its IP.
+ * Status writes go through the status path with the resourceVersion they were computed from. A
+ * pod that disappears releases its IP.
  */
 import type { Random } from '../../../lib/random.ts'
+import { BUILTIN_REGISTRY } from '../api/discovery/resources.ts'
 import type { JsonObject } from '../api/machinery/canonical.ts'
+import { ApiError } from '../api/machinery/status.ts'
+import { Deletion } from '../api/server/deletion.ts'
+import { storedResources } from '../api/server/resource-refs.ts'
 import { newEvent } from '../controllers/events.ts'
-import { equalIgnoringNullFields, formatTime, isBeingDeleted, listAt, nameOf, namespaceOf, objectAt, specOf, statusOf, stringAt, uidOf } from '../controllers/object-fields.ts'
+import { equalIgnoringNullFields, formatTime, isBeingDeleted, listAt, nameOf, namespaceOf, numberAt, objectAt, specOf, statusOf, stringAt, uidOf } from '../controllers/object-fields.ts'
 import { PODS } from '../controllers/plan.ts'
 import { ControllerRunner } from '../controllers/manager/controller-runner.ts'
 import type { EventRecorder } from '../controllers/manager/event-recorder.ts'
@@ -45,7 +52,16 @@ export interface HollowAgentOptions {
   readonly log: (line: string) => void
   /** How long containers take to start: drawn from [min, max] per pod. */
   readonly startDelayMs?: { readonly min: number; readonly max: number }
+  /** How long containers take to stop when their pod is deleted: drawn from [min, max] per pod, capped by its grace period. */
+  readonly stopDelayMs?: { readonly min: number; readonly max: number }
   readonly workers?: number
+}
+
+/** A pod whose containers are stopping before the agent deletes it. */
+interface Termination {
+  readonly uid: string
+  /** Set while the containers are "stopping"; undefined once they stopped (the delete is due). */
+  stopTimer: Timer | undefined
 }
 
 interface PodState {
@@ -89,6 +105,7 @@ function exitedPodStatus(pod: JsonObject, running: JsonObject, exited: { readonl
 }
 
 const START_DELAY_MS_DEFAULT = { min: 200, max: 800 }
+const STOP_DELAY_MS_DEFAULT = { min: 100, max: 400 }
 const NODE_RETRY_MS = 200
 const FIRST_HOST = 2
 const LAST_HOST = 254
@@ -99,6 +116,10 @@ export class HollowAgent {
   private readonly queue: WorkQueue
   private readonly runner: ControllerRunner
   private readonly states = new Map<string, PodState>()
+  /** Pods being deleted whose containers are stopping or stopped, by key. */
+  private readonly terminations = new Map<string, Termination>()
+  /** Deletes with the API's rules (grace period 0: the containers have stopped). */
+  private readonly deletion: Deletion
   /** Pod IPs in use on this node, by the uid of the pod holding each. */
   private readonly ipOwners = new Map<string, string>()
   private lastHost = FIRST_HOST - 1
@@ -108,6 +129,7 @@ export class HollowAgent {
   constructor(options: HollowAgentOptions) {
     this.options = options
     this.nodeName = options.nodeName
+    this.deletion = new Deletion({ objects: options.client.objects, resources: storedResources(BUILTIN_REGISTRY), log: options.log })
     this.queue = new WorkQueue({ timers: options.timers, baseDelayMs: 50, maxDelayMs: 5000 })
     this.runner = new ControllerRunner({
       name: `hollow-agent ${options.nodeName}`,
@@ -149,6 +171,7 @@ export class HollowAgent {
       state.startTimer?.cancel()
       state.exitTimer?.cancel()
     }
+    for (const termination of this.terminations.values()) termination.stopTimer?.cancel()
   }
 
   get idle(): boolean {
@@ -169,6 +192,13 @@ export class HollowAgent {
   }
 
   private forget(key: string): void {
+    this.terminations.get(key)?.stopTimer?.cancel()
+    this.terminations.delete(key)
+    this.forgetContainers(key)
+  }
+
+  /** Drops the pod's containers (timers, IP) but not its termination. */
+  private forgetContainers(key: string): void {
     const state = this.states.get(key)
     if (state === undefined) return
     state.startTimer?.cancel()
@@ -181,7 +211,8 @@ export class HollowAgent {
     if (this.stopped) return
     const pod = this.options.pods.getByKey(key)
     const phase = pod === undefined ? '' : stringAt(statusOf(pod)['phase'])
-    if (pod === undefined || !this.isMine(pod) || isBeingDeleted(pod) || phase === 'Succeeded' || phase === 'Failed') {
+    if (pod !== undefined && this.isMine(pod) && isBeingDeleted(pod)) return this.terminate(key, pod)
+    if (pod === undefined || !this.isMine(pod) || phase === 'Succeeded' || phase === 'Failed') {
       this.forget(key)
       return
     }
@@ -206,6 +237,56 @@ export class HollowAgent {
     if (record.runningSince !== undefined && !state.eventsRecorded) {
       state.eventsRecorded = true
       this.recordStarted(pod)
+    }
+  }
+
+  /**
+   * A Terminating pod: its containers stop (Killing events, a simulated stop within the grace
+   * period), then the pod is deleted with grace 0 and its uid as precondition. A pod that went or
+   * was replaced meanwhile needs nothing more; any other failure is retried by the queue.
+   */
+  private async terminate(key: string, pod: JsonObject): Promise<void> {
+    let termination = this.terminations.get(key)
+    if (termination !== undefined && termination.uid !== uidOf(pod)) {
+      this.forget(key)
+      termination = undefined
+    }
+    if (termination === undefined) {
+      const started = this.states.get(key)?.record.runningSince !== undefined
+      this.forgetContainers(key)
+      if (started) this.recordKilling(pod)
+      const { min, max } = this.options.stopDelayMs ?? STOP_DELAY_MS_DEFAULT
+      const graceMs = Math.max(0, numberAt(objectAt(pod['metadata'])['deletionGracePeriodSeconds'], 0)) * 1000
+      const delayMs = Math.min(graceMs, max > min ? this.options.random.int(min, max + 1) : min)
+      const created: Termination = { uid: uidOf(pod), stopTimer: undefined }
+      this.terminations.set(key, created)
+      created.stopTimer = this.options.timers.after(delayMs, () => {
+        if (this.terminations.get(key) !== created) return
+        created.stopTimer = undefined
+        this.queue.add(key)
+      })
+      return
+    }
+    if (termination.stopTimer !== undefined) return
+    try {
+      await this.deletion.delete(PODS, namespaceOf(pod), nameOf(pod), { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: 0, preconditions: { uid: termination.uid } })
+    } catch (error) {
+      if (error instanceof ApiError && (error.code === 404 || error.code === 409)) return
+      throw error
+    }
+  }
+
+  /** The kubelet's Killing event for each container of a pod being stopped. */
+  private recordKilling(pod: JsonObject): void {
+    const nowMs = this.options.timers.realtimeMs()
+    const involved = { ...pod, kind: 'Pod', apiVersion: 'v1' }
+    // Event names are `<pod>.<nanoseconds>` from the millisecond and the sequence: a base of its
+    // own keeps them apart from other events about the pod written in the same (simulated) ms.
+    let sequence = 1000
+    for (const container of listAt(specOf(pod)['containers']).map(objectAt)) {
+      const name = stringAt(container['name'])
+      const recorded = newEvent({ involved, reason: 'Killing', message: `Stopping container ${name}`, type: 'Normal', component: 'kubelet', nowMs, sequence: sequence++ })
+      this.options.recorder.record({ ...recorded, source: { component: 'kubelet', host: this.nodeName }, involvedObject: { ...objectAt(recorded['involvedObject']), fieldPath: `spec.containers{${name}}` } })
     }
   }
 

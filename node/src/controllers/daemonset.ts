@@ -179,7 +179,9 @@ export function reconcileDaemonSet(daemonSet: JsonObject, observed: DaemonSetObs
       if (shouldRun) daemonPods.set(nodeName, active[0])
       if (!creating) continue
       for (const pod of onNode) if (podPhase(pod) === 'Failed' && !isBeingDeleted(pod)) deletePod(pod)
-      if (active.length === 0 && shouldRun) {
+      // A pod still terminating on the node holds its place until it is gone, as in Kubernetes
+      // (no surge): two daemon pods never run on one node at once.
+      if (active.length === 0 && shouldRun && !onNode.some(isBeingDeleted)) {
         const pod = newDaemonPod(daemonSet, update.template, update.hash, nodeName, random, taken)
         taken.add(nameOf(pod))
         plan.add({ type: 'create', resource: PODS, namespace, object: pod })

@@ -2,6 +2,7 @@
 // ranges of nodes that hold one are never handed out again. Method: the allocator over sets of
 // ranges in use, checked against the CIDR arithmetic.
 import t from 'tap'
+import type { JsonObject } from '../../../node/src/api/machinery/canonical.ts'
 import { POD_CIDRS_MAX, PodCidrAllocator, podCidrAt, podCidrsInUse } from '../../../node/src/controllers/manager/node-ipam.ts'
 
 t.test('the /14 is cut into 1,024 distinct /24s in address order', async (t) => {
@@ -13,7 +14,7 @@ t.test('the /14 is cut into 1,024 distinct /24s in address order', async (t) => 
 })
 
 t.test('lowest free first, skipping ranges in use, until the pool is exhausted', async (t) => {
-  const nodes = [{ spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } }, { spec: { podCIDR: '10.244.2.0/24' } }, { spec: {} }]
+  const nodes: JsonObject[] = [{ spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } }, { spec: { podCIDR: '10.244.2.0/24' } }, { spec: {} }]
   const allocator = new PodCidrAllocator(podCidrsInUse(nodes))
   t.equal(allocator.next(), '10.244.1.0/24')
   t.equal(allocator.next(), '10.244.3.0/24', '10.244.2.0/24 is held')

@@ -1,5 +1,5 @@
 // Goal: a rolling update run by the controller manager keeps its promises at every moment:
-// available pods ≥ replicas − maxUnavailable and existing pods ≤ replicas + maxSurge, and it ends
+// available pods ≥ replicas − maxUnavailable and pods not terminating ≤ replicas + maxSurge, and it ends
 // with every pod on the new image and `rollout status` done. The same holds when leadership moves
 // to another manager mid-rollout (the old one stopped, or — worse — still running and fenced
 // out): the new leader finishes the rollout and no extra pods appear beyond maxSurge.
@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap'
 import { RandomXoshiro } from '../../../lib/random.ts'
 import type { JsonObject, JsonValue } from '../../../node/src/api/machinery/canonical.ts'
-import { specOf } from '../../../node/src/controllers/object-fields.ts'
+import { isBeingDeleted, specOf } from '../../../node/src/controllers/object-fields.ts'
 import { deploymentRolloutStatus } from '../../../node/src/controllers/rollout-status.ts'
 import { isReady, SimCluster, simSeed, type SimLeadership } from './sim-cluster.ts'
 
@@ -56,7 +56,9 @@ async function rollout(t: Test, seed: number, failover: Failover): Promise<void>
   let mostPods = replicas
   const violations: string[] = []
   const check = async (): Promise<void> => {
-    const pods = await cluster.podsOf('web')
+    // Pods being deleted (Terminating until their agent has stopped them) count neither way, as
+    // in Kubernetes: maxSurge bounds the pods that are not terminating.
+    const pods = (await cluster.podsOf('web')).filter((pod) => !isBeingDeleted(pod))
     const available = pods.filter(isReady).length
     worstAvailable = Math.min(worstAvailable, available)
     mostPods = Math.max(mostPods, pods.length)

@@ -13,22 +13,27 @@
  *
  * The follow-ups are best effort: the deletion the client asked for has happened when they run,
  * so their failures are logged, not returned. An object whose collection failed keeps a dangling
- * ownerReference, which the next deletion in its scope (or the controllers' collector) cleans up.
+ * ownerReference, and a node that dies mid-way leaves the rest undone: the garbage-collector and
+ * namespace controllers on the Raft leader (controllers/manager/) finish such work with the same
+ * methods (`cascadeForeground`, `releaseOrphans`, `detachOwners`, `finishNamespaceIfTerminating`).
  *
- * Pods are deleted at once like everything else for now: graceful termination (the pod stays
- * Terminating until its containers stop) arrives with the node agent.
+ * Pods are deleted gracefully (deletion-state.ts decideDeletion): a pod bound to a node stays
+ * Terminating until its node agent deletes it with a grace period of 0, or the pod garbage
+ * collector force-deletes it when its node is gone.
  */
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
 import { ApiError } from '../machinery/status.ts'
 import {
   FOREGROUND_FINALIZER,
   NAMESPACE_FINALIZER,
+  ORPHAN_FINALIZER,
+  decideDeletion,
   finalizersOf,
   isBeingDeleted,
   isReadyToVanish,
   markedForDeletion,
-  mustMarkBeforeDeleting,
   namespaceFinalizersOf,
+  withDeletionMark,
   withoutFinalizer,
 } from './deletion-state.ts'
 import type { DeleteRequestOptions } from './delete-options.ts'
@@ -85,7 +90,7 @@ export class Deletion {
     const identity = identityOf(resource, current)
     const preconditions: Preconditions = { ...options.preconditions, uid: identity.uid }
     const foreground = options.propagationPolicy === 'Foreground'
-    const mark = { foreground, gracePeriodSeconds: options.gracePeriodSeconds ?? 0, preconditions }
+    const mark = { foreground, gracePeriodSeconds: options.gracePeriodSeconds, preconditions }
     if (options.dryRun) return this.deleteOrMark(identity, { ...mark, dryRun: true })
     if (options.propagationPolicy === 'Orphan') {
       // Dependents are released first, so a failure leaves the owner in place for a retry.
@@ -124,7 +129,7 @@ export class Deletion {
         outcome =
           isNamespaceResource(resource)
             ? await this.deleteNamespace(identity.name, { ...options, preconditions })
-            : await this.deleteOrMark(identity, { foreground, gracePeriodSeconds: options.gracePeriodSeconds ?? 0, preconditions, dryRun: options.dryRun })
+            : await this.deleteOrMark(identity, { foreground, gracePeriodSeconds: options.gracePeriodSeconds, preconditions, dryRun: options.dryRun })
       } catch (error) {
         // Deleted (or replaced) since the list: not part of this collection any more.
         if (error instanceof ApiError && (error.code === 404 || (error.code === 409 && options.preconditions.uid === undefined))) continue
@@ -179,8 +184,47 @@ export class Deletion {
     for (const namespace of namespaces) await this.finishNamespaceIfTerminating(namespace)
   }
 
-  /** Marks the root's dependents for a foreground deletion, deletes them, and finishes what it can. */
-  private async cascadeForeground(root: ObjectIdentity): Promise<void> {
+  /**
+   * Removes `target`'s ownerReferences to `ownerUids` (uid precondition; nothing when it has none
+   * of them). @throws ApiError 404/409 when the target went or was replaced.
+   */
+  async detachOwners(target: ObjectIdentity, ownerUids: readonly string[]): Promise<void> {
+    const owners = new Set(ownerUids)
+    await this.objects.guaranteedUpdate(target.resource, target.namespace, target.name, (object) => withoutOwnerReferences(object, owners), { preconditions: { uid: target.uid } })
+  }
+
+  /**
+   * Finishes an owner deleted with propagationPolicy Orphan through the `orphan` finalizer (how
+   * kube-apiserver records it): its dependents lose their references to it, then the finalizer
+   * goes (and the owner with it when nothing else holds it). Never throws for races: a dependent
+   * that changed meanwhile is detached from a fresh read; failures are logged and left to a retry.
+   * @returns true when the finalizer was removed (or is gone with the owner).
+   */
+  async releaseOrphans(owner: ObjectIdentity): Promise<boolean> {
+    try {
+      const snapshot = await this.objects.listMany(this.resources, scopeOf(owner))
+      await this.run(planDependents({ owners: [owner], policy: 'Orphan', objects: snapshot }), snapshot, new Set())
+      const after = await this.objects.listMany(this.resources, scopeOf(owner))
+      const left = planDependents({ owners: [owner], policy: 'Orphan', objects: after })
+      if (left.length > 0) return false
+      const result = await this.objects.guaranteedUpdate(owner.resource, owner.namespace, owner.name, (object) => (finalizersOf(object).includes(ORPHAN_FINALIZER) ? withoutFinalizer(object, ORPHAN_FINALIZER) : undefined), {
+        preconditions: { uid: owner.uid },
+      })
+      if (isReadyToVanish(owner.resource, result)) await this.afterVanished([{ resource: owner.resource, object: result }])
+      return true
+    } catch (error) {
+      if (error instanceof ApiError && (error.code === 404 || error.code === 409)) return true
+      this.log(`releasing the dependents of ${owner.resource.resource} ${owner.name} failed: ${(error as Error).message}`)
+      return false
+    }
+  }
+
+  /**
+   * Marks the root's dependents for a foreground deletion, deletes them, and finishes what it can
+   * (the root loses `foregroundDeletion` once no blocking dependent is left). Idempotent: run
+   * again on a root whose deletion was interrupted, it continues from the store's state.
+   */
+  async cascadeForeground(root: ObjectIdentity): Promise<void> {
     try {
       const snapshot = await this.objects.listMany(this.resources, scopeOf(root))
       const vanished = await this.run(planDependents({ owners: [root], policy: 'Foreground', objects: snapshot }), snapshot, new Set())
@@ -221,7 +265,9 @@ export class Deletion {
       case 'delete':
       case 'mark': {
         const foreground = step.op === 'mark' && step.foreground
-        const outcome = await this.deleteOrMark(step.target, { foreground, gracePeriodSeconds: 0, preconditions, dryRun: false })
+        // The resource's default grace period, as the garbage collector's DELETE has it: pods
+        // collected with their owner terminate gracefully.
+        const outcome = await this.deleteOrMark(step.target, { foreground, gracePeriodSeconds: undefined, preconditions, dryRun: false })
         return outcome.deleted ? outcome.object : undefined
       }
       case 'detach': {
@@ -261,34 +307,36 @@ export class Deletion {
   }
 
   /**
-   * Deletes the object now when nothing must run first, else marks it (deletionTimestamp, and the
-   * foregroundDeletion finalizer in a foreground deletion). A second DELETE of a marked object
-   * changes nothing. A delete that races with a write retries from a fresh read.
+   * Deletes the object now when nothing must run first, else marks it (deletion-state.ts
+   * decideDeletion: finalizers, a foreground deletion, a pod's grace period). A second DELETE of a
+   * marked object changes nothing but a pod's shorter grace period (or a missing
+   * `foregroundDeletion`). A delete that races with a write retries from a fresh read.
    */
   private async deleteOrMark(
     identity: ObjectIdentity,
-    options: { foreground: boolean; gracePeriodSeconds: number; preconditions: Preconditions; dryRun: boolean },
+    options: { foreground: boolean; gracePeriodSeconds: number | undefined; preconditions: Preconditions; dryRun: boolean },
   ): Promise<DeleteOutcome> {
     const { resource, namespace, name } = identity
     for (let attempt = 1; ; attempt++) {
       const current = await this.objects.get(resource, namespace, name)
       checkPreconditions(resource, name, current, options.preconditions)
-      const foregroundMissing = options.foreground && !finalizersOf(current).includes(FOREGROUND_FINALIZER)
-      if (isBeingDeleted(current) && !foregroundMissing) return { object: current, deleted: false }
-      if (options.foreground || mustMarkBeforeDeleting(resource, current)) {
-        const mark = { nowIso: this.objects.now(), gracePeriodSeconds: options.gracePeriodSeconds, addFinalizers: options.foreground ? [FOREGROUND_FINALIZER] : [] }
-        const marked = await this.objects.guaranteedUpdate(resource, namespace, name, (object) => markedForDeletion(object, mark), {
-          dryRun: options.dryRun,
-          preconditions: options.preconditions,
-        })
-        return { object: marked, deleted: isReadyToVanish(resource, marked) }
-      }
+      const decision = decideDeletion(resource, current, { nowIso: this.objects.now(), gracePeriodSeconds: options.gracePeriodSeconds, foreground: options.foreground })
+      if (decision.kind === 'unchanged') return { object: current, deleted: false }
       try {
+        if (decision.kind === 'mark') {
+          // Marked from the version just read, so the decision holds for what is written.
+          const version = String(metadataOf(current)['resourceVersion'])
+          const marked = await this.objects.guaranteedUpdate(resource, namespace, name, (object) => withDeletionMark(object, decision), {
+            dryRun: options.dryRun,
+            preconditions: { ...options.preconditions, resourceVersion: version },
+          })
+          return { object: marked, deleted: isReadyToVanish(resource, marked) }
+        }
         const version = String(metadataOf(current)['resourceVersion'])
         const deleted = await this.objects.delete(resource, namespace, name, { dryRun: options.dryRun, preconditions: { ...options.preconditions, resourceVersion: version } })
         return { object: deleted, deleted: true }
       } catch (error) {
-        // Changed between the read and the delete (it may have gained a finalizer): read again.
+        // Changed between the read and the write (it may have gained a finalizer): read again.
         if (!(error instanceof ApiError) || error.code !== 409 || attempt >= DELETE_RETRIES_MAX) throw error
       }
     }
@@ -324,7 +372,8 @@ export class Deletion {
     return { object: marked, deleted: false }
   }
 
-  private async finishNamespaceIfTerminating(name: string): Promise<void> {
+  /** Empties and finishes the namespace if it is Terminating (nothing otherwise). Throws on store failures. */
+  async finishNamespaceIfTerminating(name: string): Promise<void> {
     const namespace = await this.objects.get(NAMESPACES, undefined, name).catch((error: unknown) => {
       if (error instanceof ApiError && error.code === 404) return undefined
       throw error

@@ -2,6 +2,8 @@
  * Garbage collection as a pure plan: given the owners being deleted, the propagation policy and a
  * snapshot of the objects that could depend on them, which dependents to delete, which to mark,
  * which to detach, and in which order. deletion.ts reads the snapshot and carries the plan out.
+ * planOwnerReferences is the other direction, for the garbage-collector controller: given one
+ * object and what is known of its owners, keep it, detach it from some, or delete it.
  *
  * Kubernetes' rules (the garbage collector of kube-controller-manager, run here synchronously):
  * - A dependent is an object with an `ownerReferences[]` entry whose `uid` is the owner's. A
@@ -20,7 +22,7 @@
  *   when it runs the step), and the object goes if no other finalizer holds it.
  */
 import { isJsonObject, type JsonObject } from '../machinery/canonical.ts'
-import { FOREGROUND_FINALIZER, finalizersOf, isBeingDeleted, mustMarkBeforeDeleting } from './deletion-state.ts'
+import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, finalizersOf, isBeingDeleted, mustMarkBeforeDeleting } from './deletion-state.ts'
 import type { ResourceObject, ResourceRef } from './object-store.ts'
 
 /** How a deletion treats the owner's dependents (DeleteOptions.propagationPolicy). */
@@ -254,4 +256,45 @@ export function blockingDependents(owner: ObjectIdentity, objects: readonly Reso
     .filter((candidate) => !gone.has(candidate.identity.uid) && candidate.identity.uid !== owner.uid)
     .filter((candidate) => dependsOn(candidate.identity, candidate.references.filter((reference) => reference.blockOwnerDeletion), owner))
     .map((candidate) => candidate.identity)
+}
+
+/**
+ * What is known of one owner of an object the garbage collector looks at:
+ * - `solid`: it exists with the uid the reference names and is not waiting in a foreground
+ *   deletion (or it cannot be looked up: an unknown kind is never taken for gone);
+ * - `dangling`: it is gone, or the name now holds another object (another uid);
+ * - `waiting`: it exists but is being deleted in foreground, waiting for its dependents.
+ */
+export type OwnerState = 'solid' | 'dangling' | 'waiting'
+
+/** What the collector does with an object, given the state of its owners (planOwnerReferences). */
+export type OwnerReferencesAction =
+  | { readonly op: 'keep' }
+  | { readonly op: 'detach'; readonly ownerUids: readonly string[] }
+  | { readonly op: 'delete'; readonly policy: PropagationPolicy }
+
+/**
+ * The garbage collector's decision for one object from its owners' states (kube-controller-
+ * manager's attemptToDeleteItem):
+ * - no owner, or only solid ones: keep it;
+ * - a solid owner and others dangling or waiting: it stays (the solid owner holds it) but loses
+ *   its references to the others, so that they neither dangle nor block a foreground deletion;
+ * - no solid owner and one waiting in a foreground deletion, while the object has dependents of
+ *   its own: delete it in foreground too, so that the wait propagates down;
+ * - no solid owner otherwise: delete it, honouring a propagation it already asked for through its
+ *   finalizers (`orphan`, `foregroundDeletion`), else in background.
+ */
+export function planOwnerReferences(input: {
+  readonly owners: ReadonlyArray<{ readonly uid: string; readonly state: OwnerState }>
+  readonly hasDependents: boolean
+  readonly finalizers: readonly string[]
+}): OwnerReferencesAction {
+  if (input.owners.length === 0) return { op: 'keep' }
+  const notSolid = input.owners.filter((owner) => owner.state !== 'solid').map((owner) => owner.uid)
+  if (notSolid.length === 0) return { op: 'keep' }
+  if (input.owners.some((owner) => owner.state === 'solid')) return { op: 'detach', ownerUids: [...new Set(notSolid)] }
+  if (input.owners.some((owner) => owner.state === 'waiting') && input.hasDependents) return { op: 'delete', policy: 'Foreground' }
+  if (input.finalizers.includes(ORPHAN_FINALIZER)) return { op: 'delete', policy: 'Orphan' }
+  if (input.finalizers.includes(FOREGROUND_FINALIZER)) return { op: 'delete', policy: 'Foreground' }
+  return { op: 'delete', policy: 'Background' }
 }
