@@ -22,6 +22,8 @@ export interface EventRecorderOptions {
 }
 
 const CACHE_MAX_DEFAULT = 4096
+/** Names tried for one Event before giving up on it. */
+const EVENT_NAME_ATTEMPTS_MAX = 16
 
 interface Recorded {
   readonly namespace: string
@@ -100,13 +102,31 @@ export class EventRecorder {
         this.remember(key, earlier)
         return
       }
-      const created = await this.client.create(EVENTS, namespace, event)
+      const created = await this.createUniquelyNamed(namespace, event)
       const createdMetadata = (created['metadata'] ?? {}) as JsonObject
       this.remember(key, { namespace, name: text(createdMetadata['name']) })
     } catch (error) {
-      // AlreadyExists: an identical name from the same millisecond; the first one reports it.
-      if (error instanceof ApiError && error.code === 409) return
       this.log(`event ${text(event['reason'])} about ${text(((event['involvedObject'] ?? {}) as JsonObject)['name'])} not recorded: ${(error as Error).message}`)
+    }
+  }
+
+  /**
+   * Creates the Event; a name taken by a different event about the same object in the same
+   * millisecond (names are `<object>.<hex nanoseconds>`) moves on to the next nanosecond.
+   */
+  private async createUniquelyNamed(namespace: string, event: JsonObject): Promise<JsonObject> {
+    const metadata = (event['metadata'] ?? {}) as JsonObject
+    const name = text(metadata['name'])
+    const match = /^(.*)\.([0-9a-f]+)$/.exec(name)
+    for (let attempt = 0; ; attempt++) {
+      const candidate = attempt === 0 || match === null ? name : `${match[1]}.${(BigInt(`0x${match[2]}`) + BigInt(attempt)).toString(16)}`
+      try {
+        return await this.client.create(EVENTS, namespace, { ...event, metadata: { ...metadata, name: candidate } })
+      } catch (error) {
+        const taken = error instanceof ApiError && error.code === 409
+        // A name of another form has no next nanosecond to move on to.
+        if (!taken || match === null || attempt + 1 >= EVENT_NAME_ATTEMPTS_MAX) throw error
+      }
     }
   }
 
