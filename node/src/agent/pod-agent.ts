@@ -1,0 +1,628 @@
+/**
+ * The node agent: the kubelet of a Flotilla daemon. It makes the pods bound to its node real
+ * through a ContainerRuntime (Docker, or the hollow runtime in simulations) and reports them back
+ * through the API.
+ *
+ * The loop, per pod uid (never two syncs of one pod at once; pods sync in parallel):
+ *
+ *   observe (the runtime's sandboxes and containers of the pod)
+ *     → plan (computePodActions, pure: pod-actions.ts)
+ *     → execute (kill, stop, remove, create the sandbox, start init/app containers with their
+ *       env, mounts and resources, record the kubelet's events)
+ *     → observe again → status (podStatusFrom, pure: pod-status.ts) → write it through the
+ *       status subresource when it changed.
+ *
+ * What queues a pod: the pod informer (a pod bound here appears, changes, is deleted), a
+ * PLEG-like relist every `relistIntervalMs` that compares the runtime's state with the previous
+ * relist and queues the pods whose containers changed (a container exited), the probe manager
+ * (a result flipped), and timers (a crash-loop back-off ends, a failed start is retried).
+ *
+ * Deletion: a pod with a deletionTimestamp is stopped with its grace period, its containers and
+ * sandbox are removed, and the pod object is then deleted for good (grace 0, uid precondition).
+ * A pod that vanished from the API without that (force deletion, or an API that deletes at once)
+ * is stopped with the grace period it last had. Containers of pods this agent does not know
+ * (once the pod informer has synced) are garbage: removed after a short grace.
+ *
+ * Adoption: nothing is special about a restart. The runtime lists what this node's earlier agent
+ * left (labels tie containers to pod uids); a pod whose containers still run with an unchanged
+ * spec hash is simply observed as running and kept. `stop()` leaves every container running.
+ */
+import type { ContainerConfig, ContainerResources, ContainerRuntime, SandboxStatus } from '../../../runtime/src/runtime.ts'
+import { ImageNotPresentError, NotFoundError } from '../../../runtime/src/runtime.ts'
+import type { Timer, Timers } from '../../../lib/timers.ts'
+import { BUILTIN_REGISTRY } from '../api/discovery/resources.ts'
+import type { JsonObject } from '../api/machinery/canonical.ts'
+import { parseQuantity } from '../api/machinery/quantity.ts'
+import { ApiError } from '../api/machinery/status.ts'
+import { Deletion } from '../api/server/deletion.ts'
+import { storedResources } from '../api/server/resource-refs.ts'
+import { newEvent } from '../controllers/events.ts'
+import { equalIgnoringNullFields, isBeingDeleted, metadataOf, nameOf, namespaceOf, objectAt, specOf, statusOf, stringAt, uidOf } from '../controllers/object-fields.ts'
+import { PODS } from '../controllers/plan.ts'
+import { ControllerRunner } from '../controllers/manager/controller-runner.ts'
+import type { EventRecorder } from '../controllers/manager/event-recorder.ts'
+import type { Informer } from '../controllers/manager/informer.ts'
+import type { ObjectClient } from '../controllers/manager/object-client.ts'
+import { WorkQueue } from '../controllers/manager/work-queue.ts'
+import { ContainerConfigError, expandContainerCommand, resolveContainerEnv, type ConfigSources } from './container-env.ts'
+import { containerSpecHash } from './container-hash.ts'
+import { CrashBackoff, type CrashBackoffOptions } from './crash-backoff.ts'
+import { computePodActions, currentSandbox, deletionGraceMs, specContainers, teardownActions, type ContainerKill, type ContainerStart, type ObservedPod, type PodActions, type ProbeResult, type Waiting } from './pod-actions.ts'
+import { podStatusFrom } from './pod-status.ts'
+import type { VolumeManager } from './volumes/volume-manager.ts'
+
+/** A running container the probe manager should probe (probes/probe-manager.ts ProbeTarget). */
+export interface PodProbeTarget {
+  readonly podUid: string
+  readonly podIp: string | undefined
+  readonly containerName: string
+  readonly containerId: string
+  readonly startedAtMs: number
+}
+
+/** What the agent needs of the probe manager (probes/probe-manager.ts ProbeManager). */
+export interface PodProbes {
+  updatePod(pod: JsonObject, running: readonly PodProbeTarget[]): void
+  removePod(podUid: string): void
+  resultOf(podUid: string, containerName: string): ProbeResult
+  stop(): void
+}
+
+/** How the agent builds its probe manager: it passes the callback that queues a pod. */
+export interface PodProbesOptions {
+  readonly runtime: ContainerRuntime
+  readonly timers: Timers
+  onChange(podUid: string): void
+  log?(line: string): void
+}
+
+/** What the agent needs of the volume manager. */
+export type PodVolumes = Pick<VolumeManager, 'setUp' | 'mountsFor' | 'tearDown' | 'podsOnDisk'>
+
+export interface PodAgentOptions {
+  readonly nodeName: string
+  /** The node's address: status.hostIP, the pod IP of hostNetwork pods, `status.hostIP` env. */
+  readonly hostIp: string
+  readonly runtime: ContainerRuntime
+  readonly client: ObjectClient
+  readonly recorder: EventRecorder
+  /** A pod informer (shared or the agent's own); the agent adds handlers, its owner starts it before `start`. */
+  readonly pods: Informer
+  /** Config maps and secrets for env (an informer-backed lookup in the daemon). */
+  readonly sources: ConfigSources
+  readonly volumes: PodVolumes
+  readonly probes: (options: PodProbesOptions) => PodProbes
+  readonly timers: Timers
+  readonly log: (line: string) => void
+  readonly crashBackoff?: CrashBackoffOptions
+  /** How often the runtime is relisted to notice exits (kubelet: 1 s). */
+  readonly relistIntervalMs?: number
+  /**
+   * How often a live pod is synced even when nothing queued it (kubelet: 1 min): refreshes its
+   * configMap and secret volumes and retries what nothing else would.
+   */
+  readonly resyncIntervalMs?: number
+  /** The network of sandboxes of pods without hostNetwork (default bridge). */
+  readonly sandboxNetwork?: 'bridge' | 'none'
+  /** Pods synced at once (each pod by one worker at a time). */
+  readonly workers?: number
+}
+
+const RELIST_INTERVAL_MS_DEFAULT = 1000
+const RESYNC_INTERVAL_MS_DEFAULT = 60_000
+const WORKERS_DEFAULT = 16
+/** Grace for containers of pods this agent never knew (the kubelet's minimum grace period). */
+const UNKNOWN_POD_GRACE_MS = 2000
+/** Retries of a pod whose containers failed to start: from 1 s doubling to 30 s. */
+const START_RETRY_MS_MIN = 1000
+const START_RETRY_MS_MAX = 30_000
+/** Retry of a status write that lost a race (the informer is a write behind). */
+const CONFLICT_RETRY_MS = 50
+/** A hostname is one DNS label. */
+const HOSTNAME_LENGTH_MAX = 63
+
+/** What the agent remembers of a pod between syncs. */
+interface PodRecord {
+  /** The pod as last seen in the API (kept after it vanished, for its grace period). */
+  pod: JsonObject
+  /** The status this agent last wrote or found already in place. */
+  lastStatus: JsonObject | undefined
+  /** Consecutive syncs whose starts failed, for the retry delay. */
+  startFailures: number
+  resyncTimer: Timer | undefined
+  resyncAtMs: number
+}
+
+/** What executing a plan left waiting: start failures by container name. */
+type Failures = Map<string, Waiting>
+
+export class PodAgent {
+  readonly nodeName: string
+  private readonly options: PodAgentOptions
+  private readonly runtime: ContainerRuntime
+  private readonly queue: WorkQueue
+  private readonly runner: ControllerRunner
+  private readonly backoff: CrashBackoff
+  private readonly probes: PodProbes
+  private readonly deletion: Deletion
+  private readonly records = new Map<string, PodRecord>()
+  /** The API's pods bound to this node, by uid. */
+  private readonly podsByUid = new Map<string, JsonObject>()
+  /** Per pod uid, the runtime state at the last relist (ids and states). */
+  private lastRelist = new Map<string, string>()
+  private relistTimer: Timer | undefined
+  private relistFailures = 0
+  private eventSequence = 0
+  private started = false
+  private stopped = false
+
+  constructor(options: PodAgentOptions) {
+    this.options = options
+    this.nodeName = options.nodeName
+    this.runtime = options.runtime
+    this.backoff = new CrashBackoff(options.crashBackoff)
+    this.queue = new WorkQueue({ timers: options.timers, baseDelayMs: START_RETRY_MS_MIN, maxDelayMs: START_RETRY_MS_MAX })
+    this.runner = new ControllerRunner({
+      name: `pod-agent ${options.nodeName}`,
+      queue: this.queue,
+      workers: options.workers ?? WORKERS_DEFAULT,
+      sync: (uid) => this.sync(uid),
+      isFatal: () => false,
+      onFatal: () => {},
+      log: options.log,
+    })
+    this.probes = options.probes({ runtime: options.runtime, timers: options.timers, onChange: (uid) => this.queue.add(uid), log: options.log })
+    this.deletion = new Deletion({ objects: options.client.objects, resources: storedResources(BUILTIN_REGISTRY), log: options.log })
+    options.pods.addHandlers({
+      onAdd: (pod) => this.podChanged(undefined, pod),
+      onUpdate: (previous, pod) => this.podChanged(previous, pod),
+      onDelete: (pod) => this.podDeleted(pod),
+    })
+  }
+
+  /**
+   * Starts syncing: every pod of this node in the informer, then whatever the first relist finds
+   * in the runtime (containers of known pods are adopted, the rest collected). The pod informer
+   * should have synced, so that no live pod is mistaken for garbage.
+   */
+  start(): void {
+    if (this.started) return
+    this.started = true
+    for (const pod of this.options.pods.list()) this.podChanged(undefined, pod)
+    this.runner.start()
+    void this.relistLoop()
+    void this.collectOrphanVolumes()
+  }
+
+  /** Stops the agent; containers keep running (a restarted agent adopts them). */
+  stop(): void {
+    this.stopped = true
+    this.runner.stop()
+    this.relistTimer?.cancel()
+    this.probes.stop()
+    for (const record of this.records.values()) record.resyncTimer?.cancel()
+  }
+
+  /** True when no pod is being synced or waiting to be. */
+  get idle(): boolean {
+    return this.runner.idle
+  }
+
+  /** Pods this agent tracks (running, starting, or being torn down). */
+  get podCount(): number {
+    return this.records.size
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What queues a pod
+
+  private isMine(pod: JsonObject): boolean {
+    return stringAt(specOf(pod)['nodeName']) === this.nodeName
+  }
+
+  private podChanged(previous: JsonObject | undefined, pod: JsonObject): void {
+    const uid = uidOf(pod)
+    if (!this.isMine(pod) && !this.records.has(uid)) return
+    this.podsByUid.set(uid, pod)
+    const record = this.records.get(uid)
+    if (record !== undefined) record.pod = pod
+    // Our own status write comes back as an update; only a change of something else (the spec,
+    // the deletion mark, a status someone else wrote) needs a sync.
+    if (previous !== undefined && record?.lastStatus !== undefined && onlyStatusChanged(previous, pod) && equalIgnoringNullFields(statusOf(pod), record.lastStatus)) return
+    this.queue.add(uid)
+  }
+
+  private podDeleted(pod: JsonObject): void {
+    const uid = uidOf(pod)
+    if (!this.podsByUid.delete(uid) && !this.records.has(uid)) return
+    this.queue.add(uid)
+  }
+
+  /** The PLEG: relists the runtime and queues every pod whose sandboxes or containers changed. */
+  private async relistLoop(): Promise<void> {
+    if (this.stopped) return
+    try {
+      await this.relist()
+      this.relistFailures = 0
+    } catch (error) {
+      // The runtime may be restarting; say so now and then, and keep trying.
+      if (this.relistFailures++ % 30 === 0) this.options.log(`pod agent ${this.nodeName}: relisting the runtime failed: ${(error as Error).message}`)
+    }
+    if (this.stopped) return
+    this.relistTimer = this.options.timers.after(this.options.relistIntervalMs ?? RELIST_INTERVAL_MS_DEFAULT, () => void this.relistLoop())
+  }
+
+  private async relist(): Promise<void> {
+    const [sandboxes, containers] = await Promise.all([this.runtime.listSandboxes(), this.runtime.listContainers()])
+    const states = new Map<string, string[]>()
+    const note = (uid: string, entry: string): void => {
+      let entries = states.get(uid)
+      if (entries === undefined) states.set(uid, (entries = []))
+      entries.push(entry)
+    }
+    for (const sandbox of sandboxes) note(sandbox.pod.uid, `s:${sandbox.id}:${sandbox.state}`)
+    for (const container of containers) note(container.pod.uid, `c:${container.id}:${container.state}`)
+    const current = new Map([...states].map(([uid, entries]) => [uid, entries.sort().join(',')]))
+    for (const [uid, fingerprint] of current) if (this.lastRelist.get(uid) !== fingerprint) this.queue.add(uid)
+    for (const uid of this.lastRelist.keys()) if (!current.has(uid)) this.queue.add(uid)
+    this.lastRelist = current
+  }
+
+  /** Volume directories of pods that are gone (the daemon was down when they went). */
+  private async collectOrphanVolumes(): Promise<void> {
+    try {
+      for (const uid of await this.options.volumes.podsOnDisk()) if (!this.podsByUid.has(uid)) this.queue.add(uid)
+    } catch (error) {
+      this.options.log(`pod agent ${this.nodeName}: listing pod volume directories failed: ${(error as Error).message}`)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sync
+
+  private async sync(uid: string): Promise<void> {
+    if (this.stopped) return
+    const pod = this.podsByUid.get(uid)
+    const observed = await this.observe(uid)
+    if (pod === undefined) return this.syncGone(uid, observed)
+    let record = this.records.get(uid)
+    if (record === undefined) {
+      record = { pod, lastStatus: undefined, startFailures: 0, resyncTimer: undefined, resyncAtMs: Number.POSITIVE_INFINITY }
+      this.records.set(uid, record)
+    }
+    record.pod = pod
+    this.updateProbes(pod, observed)
+    const nowMs = this.options.timers.realtimeMs()
+    const plan = computePodActions({ pod, nodeName: this.nodeName, observed, probes: (name) => this.probes.resultOf(uid, name), backoff: this.backoff, nowMs })
+    if (plan.removePod) return this.syncTeardown(uid, pod, observed, plan)
+    const failures = await this.execute(pod, observed, plan)
+    const after = await this.observe(uid)
+    this.updateProbes(pod, after)
+    const waiting = new Map([...plan.waiting, ...failures])
+    const status = podStatusFrom({ pod, observed: after, probes: (name) => this.probes.resultOf(uid, name), waiting, nowMs: this.options.timers.realtimeMs(), hostIp: this.options.hostIp, runtimeName: this.runtime.name })
+    await this.writeStatus(uid, record, pod, status)
+    record.startFailures = failures.size > 0 ? record.startFailures + 1 : 0
+    const retryMs = failures.size > 0 ? Math.min(START_RETRY_MS_MAX, START_RETRY_MS_MIN * 2 ** Math.min(record.startFailures - 1, 10)) : Number.POSITIVE_INFINITY
+    const periodicMs = plan.killPod ? Number.POSITIVE_INFINITY : (this.options.resyncIntervalMs ?? RESYNC_INTERVAL_MS_DEFAULT)
+    this.scheduleResync(uid, record, Math.min(plan.resyncAfterMs ?? Number.POSITIVE_INFINITY, retryMs, periodicMs))
+  }
+
+  /** A pod the API no longer has (or never had): stop and remove what is left of it. */
+  private async syncGone(uid: string, observed: ObservedPod): Promise<void> {
+    const record = this.records.get(uid)
+    // Before the informer has listed, an unknown uid may be a live pod not seen yet.
+    if (record === undefined && !this.options.pods.synced) {
+      this.queue.addAfter(uid, RELIST_INTERVAL_MS_DEFAULT)
+      return
+    }
+    if (observed.sandboxes.length > 0 || observed.containers.length > 0) {
+      const graceMs = record === undefined ? UNKNOWN_POD_GRACE_MS : deletionGraceMs(record.pod)
+      await this.execute(undefined, observed, teardownActions(observed, graceMs))
+    }
+    await this.forget(uid)
+  }
+
+  /** A pod being deleted (or moved away): stop, remove, then finish its deletion in the API. */
+  private async syncTeardown(uid: string, pod: JsonObject, observed: ObservedPod, plan: PodActions): Promise<void> {
+    await this.execute(pod, observed, plan)
+    if (isBeingDeleted(pod) && this.isMine(pod)) {
+      try {
+        await this.deletion.delete(PODS, namespaceOf(pod), nameOf(pod), { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: 0, preconditions: { uid } })
+      } catch (error) {
+        // Gone already, or replaced by a new pod of the same name: nothing of ours to finish.
+        if (!(error instanceof ApiError && (error.code === 404 || error.code === 409))) throw error
+      }
+    }
+    this.podsByUid.delete(uid)
+    await this.forget(uid)
+  }
+
+  private async forget(uid: string): Promise<void> {
+    const record = this.records.get(uid)
+    record?.resyncTimer?.cancel()
+    this.records.delete(uid)
+    this.probes.removePod(uid)
+    this.backoff.forgetPod(uid)
+    await this.options.volumes.tearDown(uid)
+  }
+
+  private async observe(uid: string): Promise<ObservedPod> {
+    const [sandboxes, containers] = await Promise.all([this.runtime.listSandboxes(), this.runtime.listContainers({ podUid: uid })])
+    return { sandboxes: sandboxes.filter((sandbox) => sandbox.pod.uid === uid), containers }
+  }
+
+  /** Tells the probe manager which containers of the pod run now. */
+  private updateProbes(pod: JsonObject, observed: ObservedPod): void {
+    const podIp = this.podIpOf(pod, currentSandbox(observed))
+    const running = observed.containers
+      .filter((container) => container.state === 'running')
+      .map((container) => ({ podUid: uidOf(pod), podIp, containerName: container.name, containerId: container.id, startedAtMs: container.startedAtMs ?? container.createdAtMs }))
+    this.probes.updatePod(pod, running)
+  }
+
+  private podIpOf(pod: JsonObject, sandbox: SandboxStatus | undefined): string | undefined {
+    if (specOf(pod)['hostNetwork'] === true) return this.options.hostIp
+    return sandbox?.ip
+  }
+
+  private async writeStatus(uid: string, record: PodRecord, pod: JsonObject, status: JsonObject): Promise<void> {
+    if (equalIgnoringNullFields(statusOf(pod), status)) {
+      record.lastStatus = status
+      return
+    }
+    try {
+      await this.options.client.updateStatus(PODS, namespaceOf(pod), nameOf(pod), { ...pod, status })
+      record.lastStatus = status
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 404) return
+      // The informer is a write behind; look again once it has caught up.
+      if (error instanceof ApiError && error.code === 409) {
+        this.queue.addAfter(uid, CONFLICT_RETRY_MS)
+        return
+      }
+      throw error
+    }
+  }
+
+  private scheduleResync(uid: string, record: PodRecord, delayMs: number): void {
+    if (!Number.isFinite(delayMs)) return
+    const dueMs = this.options.timers.monotonicMs() + delayMs
+    if (record.resyncTimer !== undefined && record.resyncAtMs <= dueMs && record.resyncAtMs > this.options.timers.monotonicMs()) return
+    record.resyncTimer?.cancel()
+    record.resyncAtMs = dueMs
+    record.resyncTimer = this.options.timers.after(delayMs, () => {
+      record.resyncTimer = undefined
+      this.queue.add(uid)
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Executing a plan
+
+  /**
+   * Runs the plan in the kubelet's order: kill, stop old sandboxes, collect, create the sandbox,
+   * start the next init container, start app containers. Returns the starts that failed, as
+   * waiting reasons. `pod` is undefined for a pod the API no longer has (no events then).
+   */
+  private async execute(pod: JsonObject | undefined, observed: ObservedPod, plan: PodActions): Promise<Failures> {
+    const failures: Failures = new Map()
+    await Promise.all(plan.kill.map((kill) => this.killContainer(pod, kill)))
+    for (const sandboxId of plan.stopSandboxes) await ignoreNotFound(this.runtime.stopSandbox(sandboxId))
+    for (const containerId of plan.removeContainers) await ignoreNotFound(this.runtime.removeContainer(containerId))
+    for (const sandboxId of plan.removeSandboxes) await ignoreNotFound(this.runtime.removeSandbox(sandboxId))
+    if (pod === undefined || plan.removePod) return failures
+    for (const [name, waiting] of plan.waiting) {
+      if (waiting.reason === 'CrashLoopBackOff') this.event(pod, containerRef(pod, name), 'Warning', 'BackOff', 'Back-off restarting failed container')
+    }
+    const starts = [...(plan.startInit === undefined ? [] : [plan.startInit]), ...plan.start]
+    if (plan.killPod) return failures
+    // Every sync of a live pod sets its volumes up again: that is what refreshes the files of
+    // configMap and secret volumes in running containers (unchanged sources cost no writes).
+    let volumePaths: ReadonlyMap<string, string>
+    try {
+      volumePaths = await this.options.volumes.setUp(pod)
+    } catch (error) {
+      this.event(pod, undefined, 'Warning', 'FailedMount', `Unable to attach or mount volumes: ${(error as Error).message}`)
+      for (const start of starts) failures.set(start.name, { reason: 'ContainerCreating', message: (error as Error).message })
+      return failures
+    }
+    if (starts.length === 0) return failures
+    let sandbox = currentSandbox(observed)
+    if (plan.createSandbox) {
+      if (observed.sandboxes.length > 0) this.event(pod, undefined, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.')
+      try {
+        sandbox = await this.runtime.runSandbox(this.sandboxConfig(pod))
+      } catch (error) {
+        this.event(pod, undefined, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(error as Error).message}`)
+        for (const start of starts) failures.set(start.name, { reason: 'ContainerCreating', message: (error as Error).message })
+        return failures
+      }
+    }
+    if (sandbox === undefined) return failures
+    for (const start of starts) {
+      const failure = await this.startContainer(pod, sandbox, start, volumePaths)
+      if (failure !== undefined) failures.set(start.name, failure)
+    }
+    return failures
+  }
+
+  private async killContainer(pod: JsonObject | undefined, kill: ContainerKill): Promise<void> {
+    if (pod !== undefined) {
+      const ref = containerRef(pod, kill.name)
+      if (kill.reason === 'LivenessFailed') {
+        const message = this.probes.resultOf(uidOf(pod), kill.name).message ?? ''
+        this.event(pod, ref, 'Warning', 'Unhealthy', `Liveness probe failed: ${message}`.trimEnd())
+      }
+      this.event(pod, ref, 'Normal', 'Killing', kill.message)
+    }
+    await ignoreNotFound(this.runtime.stopContainer(kill.containerId, kill.gracePeriodMs))
+  }
+
+  private sandboxConfig(pod: JsonObject): Parameters<ContainerRuntime['runSandbox']>[0] {
+    const spec = specOf(pod)
+    const hostname = (stringAt(spec['hostname']) || nameOf(pod)).slice(0, HOSTNAME_LENGTH_MAX).replace(/[-.]+$/, '')
+    return {
+      pod: { uid: uidOf(pod), name: nameOf(pod), namespace: namespaceOf(pod) },
+      hostname,
+      network: spec['hostNetwork'] === true ? 'host' : (this.options.sandboxNetwork ?? 'bridge'),
+    }
+  }
+
+  /**
+   * Creates and starts one container, with the kubelet's events. Returns why it could not, as the
+   * waiting reason and message its status shows.
+   */
+  private async startContainer(pod: JsonObject, sandbox: SandboxStatus, start: ContainerStart, volumePaths: ReadonlyMap<string, string>): Promise<Waiting | undefined> {
+    const spec = specContainers(pod, start.init).find((container) => container['name'] === start.name)
+    if (spec === undefined) return undefined
+    const ref = containerRef(pod, start.name)
+    const image = stringAt(spec['image'])
+    const failed = (reason: string, message: string): Waiting => {
+      this.event(pod, ref, 'Warning', 'Failed', `Error: ${reason === 'ErrImageNeverPull' ? reason : message}`)
+      return { reason, message }
+    }
+    if ((await this.runtime.imageStatus(image)) === undefined) return this.imageMissing(pod, ref, image)
+    this.event(pod, ref, 'Normal', 'Pulled', `Container image "${image}" already present on machine`)
+    let config: ContainerConfig
+    try {
+      config = this.containerConfig(pod, spec, start, sandbox, volumePaths)
+    } catch (error) {
+      if (error instanceof ContainerConfigError || (error as Error).name === 'VolumeSetupError') return failed('CreateContainerConfigError', (error as Error).message)
+      throw error
+    }
+    // The back-off counts restart attempts, whether or not this one gets far.
+    if (start.restartOfExitAtMs !== undefined) this.backoff.recordRestart(uidOf(pod), start.name, start.restartOfExitAtMs)
+    let containerId: string
+    try {
+      containerId = await this.runtime.createContainer(sandbox.id, config)
+    } catch (error) {
+      if (error instanceof ImageNotPresentError) return this.imageMissing(pod, ref, image)
+      return failed('CreateContainerError', (error as Error).message)
+    }
+    this.event(pod, ref, 'Normal', 'Created', `Created container ${start.name}`)
+    try {
+      await this.runtime.startContainer(containerId)
+    } catch (error) {
+      return failed('RunContainerError', (error as Error).message)
+    }
+    this.event(pod, ref, 'Normal', 'Started', `Started container ${start.name}`)
+    return undefined
+  }
+
+  private imageMissing(pod: JsonObject, ref: ContainerRef, image: string): Waiting {
+    const message = `Container image "${image}" is not present with pull policy of Never`
+    this.event(pod, ref, 'Warning', 'ErrImageNeverPull', message)
+    this.event(pod, ref, 'Warning', 'Failed', 'Error: ErrImageNeverPull')
+    return { reason: 'ErrImageNeverPull', message }
+  }
+
+  /** The runtime's configuration of a pod's container. @throws ContainerConfigError, VolumeSetupError */
+  private containerConfig(pod: JsonObject, spec: JsonObject, start: ContainerStart, sandbox: SandboxStatus, volumePaths: ReadonlyMap<string, string>): ContainerConfig {
+    const podIp = this.podIpOf(pod, sandbox)
+    const env = resolveContainerEnv(pod, spec, this.options.sources, {
+      nodeName: this.nodeName,
+      nodeIp: this.options.hostIp,
+      ...(podIp === undefined ? {} : { podIp, podIps: [podIp] }),
+      serviceAccountName: stringAt(specOf(pod)['serviceAccountName'], 'default'),
+    })
+    const mounts = this.options.volumes.mountsFor(pod, spec, volumePaths)
+    const securityContext = objectAt(spec['securityContext'])
+    const runAsUser = securityContext['runAsUser'] ?? objectAt(specOf(pod)['securityContext'])['runAsUser']
+    const command = expandContainerCommand(stringsAt(spec['command']), env)
+    const args = expandContainerCommand(stringsAt(spec['args']), env)
+    const workingDir = stringAt(spec['workingDir'])
+    return {
+      name: start.name,
+      attempt: start.attempt,
+      image: stringAt(spec['image']),
+      ...(command === undefined ? {} : { command }),
+      ...(args === undefined ? {} : { args }),
+      env,
+      ...(workingDir === '' ? {} : { workingDir }),
+      mounts,
+      resources: containerResources(spec),
+      tty: spec['tty'] === true,
+      stdin: spec['stdin'] === true,
+      stdinOnce: spec['stdinOnce'] === true,
+      ...(typeof runAsUser === 'number' ? { runAsUser } : {}),
+      privileged: securityContext['privileged'] === true,
+      specHash: containerSpecHash(spec),
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Events
+
+  private event(pod: JsonObject, ref: ContainerRef | undefined, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const involved = { ...pod, kind: 'Pod', apiVersion: 'v1' }
+    const recorded = newEvent({ involved, reason, message, type, component: 'kubelet', nowMs: this.options.timers.realtimeMs(), sequence: this.eventSequence++ })
+    const involvedObject = ref === undefined ? objectAt(recorded['involvedObject']) : { ...objectAt(recorded['involvedObject']), fieldPath: ref.fieldPath }
+    this.options.recorder.record({ ...recorded, involvedObject, source: { component: 'kubelet', host: this.nodeName } })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** Config maps and secrets for env and volumes, read from informer caches (the daemon's wiring). */
+export function informerConfigSources(configMaps: Informer, secrets: Informer): ConfigSources {
+  return {
+    configMap: (namespace, name) => configMaps.get(namespace, name),
+    secret: (namespace, name) => secrets.get(namespace, name),
+  }
+}
+
+interface ContainerRef {
+  readonly fieldPath: string
+}
+
+/** The event field path of a container: `spec.containers{web}` or `spec.initContainers{init}`. */
+function containerRef(pod: JsonObject, name: string): ContainerRef {
+  const init = specContainers(pod, true).some((container) => container['name'] === name)
+  return { fieldPath: `spec.${init ? 'initContainers' : 'containers'}{${name}}` }
+}
+
+/** True when only `status` (and the bookkeeping that comes with any write) differs. */
+function onlyStatusChanged(previous: JsonObject, pod: JsonObject): boolean {
+  const { resourceVersion: _a, managedFields: _b, ...before } = metadataOf(previous)
+  const { resourceVersion: _c, managedFields: _d, ...after } = metadataOf(pod)
+  return equalIgnoringNullFields(before, after) && equalIgnoringNullFields(specOf(previous), specOf(pod))
+}
+
+function stringsAt(value: JsonObject[string] | undefined): string[] | undefined {
+  return Array.isArray(value) ? value.map((item) => String(item)) : undefined
+}
+
+/** requests/limits as the runtime takes them: cpu in millicores, memory in bytes. */
+export function containerResources(spec: JsonObject): ContainerResources {
+  const resources = objectAt(spec['resources'])
+  const limits = objectAt(resources['limits'])
+  const requests = objectAt(resources['requests'])
+  const quantity = (value: JsonObject[string] | undefined, unit: 'milli' | 'units'): number | undefined => {
+    if (typeof value !== 'string' && typeof value !== 'number') return undefined
+    try {
+      const parsed = parseQuantity(String(value))
+      return Number(unit === 'milli' ? parsed.toMilli() : parsed.value())
+    } catch {
+      // Admission validated the quantity; an unparsable one would have been refused.
+      return undefined
+    }
+  }
+  const cpuLimitMillis = quantity(limits['cpu'], 'milli')
+  const cpuRequestMillis = quantity(requests['cpu'], 'milli')
+  const memoryLimitBytes = quantity(limits['memory'], 'units')
+  return {
+    ...(cpuLimitMillis === undefined ? {} : { cpuLimitMillis }),
+    ...(cpuRequestMillis === undefined ? {} : { cpuRequestMillis }),
+    ...(memoryLimitBytes === undefined ? {} : { memoryLimitBytes }),
+  }
+}
+
+/** Runs a runtime call whose target may already be gone (idempotent removal). */
+async function ignoreNotFound(operation: Promise<void>): Promise<void> {
+  try {
+    await operation
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error
+  }
+}
