@@ -23,11 +23,8 @@
  * pod that disappears releases its IP.
  */
 import type { Random } from '../../../lib/random.ts'
-import { BUILTIN_REGISTRY } from '../api/discovery/resources.ts'
 import type { JsonObject } from '../api/machinery/canonical.ts'
 import { ApiError } from '../api/machinery/status.ts'
-import { Deletion } from '../api/server/deletion.ts'
-import { storedResources } from '../api/server/resource-refs.ts'
 import { newEvent } from '../controllers/events.ts'
 import { equalIgnoringNullFields, formatTime, isBeingDeleted, listAt, nameOf, namespaceOf, numberAt, objectAt, specOf, statusOf, stringAt, uidOf } from '../controllers/object-fields.ts'
 import { PODS } from '../controllers/plan.ts'
@@ -118,8 +115,6 @@ export class HollowAgent {
   private readonly states = new Map<string, PodState>()
   /** Pods being deleted whose containers are stopping or stopped, by key. */
   private readonly terminations = new Map<string, Termination>()
-  /** Deletes with the API's rules (grace period 0: the containers have stopped). */
-  private readonly deletion: Deletion
   /** Pod IPs in use on this node, by the uid of the pod holding each. */
   private readonly ipOwners = new Map<string, string>()
   private lastHost = FIRST_HOST - 1
@@ -129,7 +124,6 @@ export class HollowAgent {
   constructor(options: HollowAgentOptions) {
     this.options = options
     this.nodeName = options.nodeName
-    this.deletion = new Deletion({ objects: options.client.objects, resources: storedResources(BUILTIN_REGISTRY), log: options.log })
     this.queue = new WorkQueue({ timers: options.timers, baseDelayMs: 50, maxDelayMs: 5000 })
     this.runner = new ControllerRunner({
       name: `hollow-agent ${options.nodeName}`,
@@ -269,7 +263,7 @@ export class HollowAgent {
     }
     if (termination.stopTimer !== undefined) return
     try {
-      await this.deletion.delete(PODS, namespaceOf(pod), nameOf(pod), { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: 0, preconditions: { uid: termination.uid } })
+      await this.options.client.delete(PODS, namespaceOf(pod), nameOf(pod), termination.uid, { gracePeriodSeconds: 0 })
     } catch (error) {
       if (error instanceof ApiError && (error.code === 404 || error.code === 409)) return
       throw error

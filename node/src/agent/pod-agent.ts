@@ -30,12 +30,9 @@
 import type { ContainerConfig, ContainerResources, ContainerRuntime, SandboxStatus } from '../../../runtime/src/runtime.ts'
 import { ImageNotPresentError, NotFoundError } from '../../../runtime/src/runtime.ts'
 import type { Timer, Timers } from '../../../lib/timers.ts'
-import { BUILTIN_REGISTRY } from '../api/discovery/resources.ts'
 import type { JsonObject } from '../api/machinery/canonical.ts'
 import { parseQuantity } from '../api/machinery/quantity.ts'
 import { ApiError } from '../api/machinery/status.ts'
-import { Deletion } from '../api/server/deletion.ts'
-import { storedResources } from '../api/server/resource-refs.ts'
 import { newEvent } from '../controllers/events.ts'
 import { equalIgnoringNullFields, isBeingDeleted, metadataOf, nameOf, namespaceOf, objectAt, specOf, statusOf, stringAt, uidOf } from '../controllers/object-fields.ts'
 import { PODS } from '../controllers/plan.ts'
@@ -144,7 +141,6 @@ export class PodAgent {
   private readonly runner: ControllerRunner
   private readonly backoff: CrashBackoff
   private readonly probes: PodProbes
-  private readonly deletion: Deletion
   private readonly records = new Map<string, PodRecord>()
   /** The API's pods bound to this node, by uid. */
   private readonly podsByUid = new Map<string, JsonObject>()
@@ -172,7 +168,6 @@ export class PodAgent {
       log: options.log,
     })
     this.probes = options.probes({ runtime: options.runtime, timers: options.timers, onChange: (uid) => this.queue.add(uid), log: options.log })
-    this.deletion = new Deletion({ objects: options.client.objects, resources: storedResources(BUILTIN_REGISTRY), log: options.log })
     options.pods.addHandlers({
       onAdd: (pod) => this.podChanged(undefined, pod),
       onUpdate: (previous, pod) => this.podChanged(previous, pod),
@@ -327,7 +322,7 @@ export class PodAgent {
     await this.execute(pod, observed, plan)
     if (isBeingDeleted(pod) && this.isMine(pod)) {
       try {
-        await this.deletion.delete(PODS, namespaceOf(pod), nameOf(pod), { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: 0, preconditions: { uid } })
+        await this.options.client.delete(PODS, namespaceOf(pod), nameOf(pod), uid, { gracePeriodSeconds: 0 })
       } catch (error) {
         // Gone already, or replaced by a new pod of the same name: nothing of ours to finish.
         if (!(error instanceof ApiError && (error.code === 404 || error.code === 409))) throw error

@@ -97,12 +97,14 @@ export class ObjectClient {
   }
 
   /**
-   * DELETE with a uid precondition (background propagation: dependents are collected).
+   * DELETE with a uid precondition (background propagation: dependents are collected). A pod
+   * bound to a node is marked Terminating for its grace period unless `gracePeriodSeconds` is 0
+   * (what its node agent sends once the containers stopped).
    * @returns whether the object is gone (false: marked, waiting for its finalizers), and the
    *   object as deleted or as marked.
    */
-  delete(resource: ResourceRef, namespace: string | undefined, name: string, uid: string): Promise<{ deleted: boolean; object: JsonObject }> {
-    return this.deletion.delete(resource, namespace, name, { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: undefined, preconditions: { uid } })
+  delete(resource: ResourceRef, namespace: string | undefined, name: string, uid: string, options: { gracePeriodSeconds?: number } = {}): Promise<{ deleted: boolean; object: JsonObject }> {
+    return this.deletion.delete(resource, namespace, name, { dryRun: false, propagationPolicy: 'Background', gracePeriodSeconds: options.gracePeriodSeconds, preconditions: { uid } })
   }
 }
 
