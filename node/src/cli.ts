@@ -50,15 +50,18 @@ function dataDirectory(value: string | undefined): string {
   return value ?? process.env['FLOTILLA_DATA'] ?? (process.getuid?.() === 0 ? '/var/lib/flotilla' : join(process.env['HOME'] ?? '.', '.flotilla'))
 }
 
-type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers'>
+type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers' | 'crashBackoffInitialMs'>
 
 /**
  * Timer overrides from the environment (tests and the lab use shorter ones), and the node agent
- * options: `--runtime hollow|none` (default hollow), `--node-not-ready-grace-ms` and
- * `--pod-eviction-timeout-ms` (or FLOTILLA_NODE_NOT_READY_GRACE_MS, FLOTILLA_POD_EVICTION_TIMEOUT_MS);
+ * options: `--runtime docker|hollow|none` (default hollow; FLOTILLA_RUNTIME), `--node-not-ready-grace-ms`,
+ * `--pod-eviction-timeout-ms` and `--crash-backoff-initial-ms` (or FLOTILLA_NODE_NOT_READY_GRACE_MS,
+ * FLOTILLA_POD_EVICTION_TIMEOUT_MS, FLOTILLA_CRASH_BACKOFF_INITIAL_MS);
  * FLOTILLA_CONTROLLERS=off runs no Node object, agent or controllers (API-only tests).
  */
-function daemonTuning(flags: { runtime?: string | undefined; 'node-not-ready-grace-ms'?: string | undefined; 'pod-eviction-timeout-ms'?: string | undefined } = {}): DaemonTuning {
+function daemonTuning(
+  flags: { runtime?: string | undefined; 'node-not-ready-grace-ms'?: string | undefined; 'pod-eviction-timeout-ms'?: string | undefined; 'crash-backoff-initial-ms'?: string | undefined } = {},
+): DaemonTuning {
   const tuning: { -readonly [K in keyof DaemonTuning]: DaemonTuning[K] } = {}
   const milliseconds = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined
@@ -76,10 +79,12 @@ function daemonTuning(flags: { runtime?: string | undefined; 'node-not-ready-gra
   if (grace !== undefined && grace <= 2000) throw new UsageError(`--node-not-ready-grace-ms must be longer than the 2000 ms liveness beacon interval, got ${grace}`)
   if (grace !== undefined) tuning.nodeNotReadyGraceMs = grace
   if (eviction !== undefined) tuning.podEvictionTimeoutMs = eviction
+  const crashBackoff = milliseconds('--crash-backoff-initial-ms', flags['crash-backoff-initial-ms'] ?? process.env['FLOTILLA_CRASH_BACKOFF_INITIAL_MS'])
+  if (crashBackoff !== undefined) tuning.crashBackoffInitialMs = crashBackoff
   if (process.env['FLOTILLA_CONTROLLERS'] === 'off') tuning.controllers = false
   const runtime = flags.runtime ?? process.env['FLOTILLA_RUNTIME']
   if (runtime !== undefined) {
-    if (runtime !== 'hollow' && runtime !== 'none') throw new UsageError(`--runtime must be hollow or none (the Docker agent is not there yet), got "${runtime}"`)
+    if (runtime !== 'docker' && runtime !== 'hollow' && runtime !== 'none') throw new UsageError(`--runtime must be docker, hollow or none, got "${runtime}"`)
     tuning.runtime = runtime
   }
   return tuning
@@ -170,6 +175,7 @@ async function main(argv: string[]): Promise<void> {
       runtime: { type: 'string' },
       'node-not-ready-grace-ms': { type: 'string' },
       'pod-eviction-timeout-ms': { type: 'string' },
+      'crash-backoff-initial-ms': { type: 'string' },
       output: { type: 'string', short: 'o' },
     },
   })

@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
 import { Packr } from 'msgpackr'
 import { ClockOs } from '../../lib/clock.ts'
 import { FlotillaError, InvalidConfigError, NotLeaderError, TimeoutError } from '../../lib/errors.ts'
@@ -31,12 +32,19 @@ import { peerKeyPath, raftDirectory, readNodeConfig, type NodeConfig } from './c
 import { decodeMember, dialableAddresses, encodeMember, JoinRefusedError, MEMBERS_PREFIX, memberKey, nameKey } from './cluster/registry.ts'
 import { createCertificateAuthority, issueServingCertificate, type KeyAndCertificate } from './api/auth/tls.ts'
 import { bearerTokenOf, newBearerToken, tokenKey } from './api/auth/tokens.ts'
-import { unauthorized } from './api/machinery/status.ts'
+import { serviceUnavailable, unauthorized } from './api/machinery/status.ts'
 import { ApiHandler } from './api/server/api-handler.ts'
+import { writeUpgradeRefusal } from './api/streaming/pod-subresources.ts'
 import { ObjectStore, type ObjectBackend } from './api/server/object-store.ts'
 import { HollowAgent } from './agent/hollow-agent.ts'
 import { HOLLOW_RUNTIME_VERSION } from './agent/hollow-pod-status.ts'
 import { localNodeFacts, registerNode } from './agent/node-registration.ts'
+import { NodeAgent } from './agent/node-agent.ts'
+import { machineNodeFacts } from './agent/node-status.ts'
+import { podStreamTarget, proxyRequest, proxyUpgrade, type ProxyTarget } from './api/server/pod-stream-proxy.ts'
+import Docker from 'dockerode'
+import { RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
+import { ensureLocalImages } from '../../runtime/src/local-images.ts'
 import { ControllerManager, NODE_NOT_READY_GRACE_MS_DEFAULT, POD_EVICTION_TIMEOUT_MS_DEFAULT } from './controllers/manager/controller-manager.ts'
 import { EventRecorder } from './controllers/manager/event-recorder.ts'
 import { Informer } from './controllers/manager/informer.ts'
@@ -81,11 +89,13 @@ export interface DaemonOptions {
   readonly deadVoterReplaceMs?: number
   readonly deadMemberRemovalMs?: number
   /**
-   * The node agent's backend: `hollow` (the default until the Docker agent exists) simulates pods
-   * (Pending → Running, IPs, statuses) without running containers; `none` runs no agent, so pods
-   * bound to this node stay Pending.
+   * The node agent's backend: `docker` runs pods on the local Docker engine; `hollow` (the
+   * default, for simulated clusters of many nodes) plays their lifecycle (Pending → Running, IPs,
+   * statuses) without running anything; `none` runs no agent, so pods bound here stay Pending.
    */
   readonly runtime?: DaemonRuntime
+  /** The agent's first CrashLoopBackOff delay (default 10 s, as Kubernetes). */
+  readonly crashBackoffInitialMs?: number
   /** Gossip silence after which the leader marks a node NotReady (default 5000). */
   readonly nodeNotReadyGraceMs?: number
   /** How long pods stay on an unreachable node before they are evicted (default 5000). */
@@ -99,7 +109,7 @@ export interface DaemonOptions {
 }
 
 /** The node agent backends (see DaemonOptions.runtime). */
-export type DaemonRuntime = 'hollow' | 'none'
+export type DaemonRuntime = 'hollow' | 'docker' | 'none'
 
 /** What `flotilla status` prints. */
 export interface DaemonStatus {
@@ -140,6 +150,8 @@ export class Daemon {
   private controllerManager: ControllerManager | undefined
   private agent: HollowAgent | undefined
   private agentPods: Informer | undefined
+  /** The agent over a container runtime (`--runtime docker`). */
+  private nodeAgent: NodeAgent | undefined
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
   private kubeServer: Server | undefined
@@ -211,12 +223,22 @@ export class Daemon {
       watch: (request) => this.store.watch(request),
     }
     this.objects = new ObjectStore(backend)
-    this.kubernetesApi = new ApiHandler({ objects: this.objects, serverAddress: `127.0.0.1:${config.apiPort}`, log: (line) => this.log(`api: ${line}`) })
+    this.kubernetesApi = new ApiHandler({
+      objects: this.objects,
+      serverAddress: `127.0.0.1:${config.apiPort}`,
+      log: (line) => this.log(`api: ${line}`),
+      // Streams of pods bound here; those of other nodes are proxied there before reaching the handler.
+      podStreamsFor: () => {
+        if (this.nodeAgent === undefined) throw serviceUnavailable(`node ${this.config.name} runs no container runtime (--runtime ${this.options.runtime ?? 'hollow'}): pod logs, exec and port-forward are not available`)
+        return this.nodeAgent.streams
+      },
+    })
     await this.startApi()
     if (this.options.founding === true) await this.registerSelf()
     else if (!this.members.has(config.nodeId)) await this.join()
     await this.startKubernetesApi()
     if (this.options.founding === true) await this.kubernetesApi.ensureSystemNamespaces()
+    if (this.options.founding === true) await this.kubernetesApi.ensureDefaultStorageClass()
     this.startWorkloads(backend)
     this.log(`node ${config.name} (${config.nodeId}) up: peer ${this.host.peerId}, api 127.0.0.1:${config.apiPort}`)
   }
@@ -228,6 +250,7 @@ export class Daemon {
     this.controllerManager?.stop()
     this.agent?.stop()
     this.agentPods?.stop()
+    await this.nodeAgent?.stop().catch((error: Error) => this.log(`stopping the node agent: ${error.message}`))
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
     this.kubeServer?.closeAllConnections()
     await new Promise<void>((resolve) => (this.kubeServer === undefined ? resolve() : this.kubeServer.close(() => resolve())))
@@ -507,14 +530,19 @@ export class Daemon {
     const log = (line: string): void => this.log(line)
     const client = new ObjectClient(this.objects, { log })
     const runtime = this.options.runtime ?? 'hollow'
-    const facts = localNodeFacts({
-      name: this.config.name,
-      zone: this.config.zone,
-      containerRuntimeVersion: runtime === 'hollow' ? HOLLOW_RUNTIME_VERSION : 'none://',
-      dataDirectory: this.options.dataDirectory,
-      internalIp: this.apiAddress().advertised.split(':')[0] ?? '127.0.0.1',
-    })
-    this.retryInBackground('register this node\'s Node object', () => registerNode(client, facts, formatTime(this.clock.realtimeMs())).then(() => undefined))
+    const internalIp = this.apiAddress().advertised.split(':')[0] ?? '127.0.0.1'
+    if (runtime === 'docker') {
+      this.retryInBackground('start the node agent on Docker', () => this.startDockerAgent(client, internalIp))
+    } else {
+      const facts = localNodeFacts({
+        name: this.config.name,
+        zone: this.config.zone,
+        containerRuntimeVersion: runtime === 'hollow' ? HOLLOW_RUNTIME_VERSION : 'none://',
+        dataDirectory: this.options.dataDirectory,
+        internalIp,
+      })
+      this.retryInBackground('register this node\'s Node object', () => registerNode(client, facts, formatTime(this.clock.realtimeMs())).then(() => undefined))
+    }
     if (runtime === 'hollow') {
       const pods = new Informer({ objects: this.objects, resource: PODS, timers: this.timers, log })
       this.agentPods = pods
@@ -542,6 +570,58 @@ export class Daemon {
       podEvictionTimeoutMs: this.options.podEvictionTimeoutMs ?? POD_EVICTION_TIMEOUT_MS_DEFAULT,
     })
     this.controllerManager.start()
+  }
+
+  /**
+   * The Docker agent: the local images it needs (built from busybox-static, never pulled), the
+   * Node object with the engine's version, then the pod loop. Retried until it succeeds.
+   */
+  private async startDockerAgent(client: ObjectClient, internalIp: string): Promise<void> {
+    if (this.nodeAgent !== undefined || this.stopped) return
+    const log = (line: string): void => this.log(line)
+    const runtime = new RuntimeDocker({ nodeName: this.config.name })
+    const version = await runtime.version()
+    await ensureLocalImages(new Docker())
+    const facts = machineNodeFacts({ name: this.config.name, zone: this.config.zone, runtimeVersion: version, dataDirectory: this.options.dataDirectory, internalIp })
+    await registerNode(client, facts, formatTime(this.clock.realtimeMs()))
+    if (this.stopped) return
+    const agent = new NodeAgent({
+      nodeName: this.config.name,
+      hostIp: internalIp,
+      runtime,
+      objects: this.objects,
+      client,
+      dataDirectory: this.options.dataDirectory,
+      facts: () => facts,
+      timers: this.timers,
+      random: this.random,
+      log,
+      ...(this.options.crashBackoffInitialMs !== undefined ? { crashBackoffInitialMs: this.options.crashBackoffInitialMs } : {}),
+    })
+    this.nodeAgent = agent
+    await agent.start()
+    log(`node agent running pods on Docker ${version.runtimeVersion}`)
+  }
+
+  /**
+   * Where a pod stream request (log, exec, attach, port-forward) must go when the pod runs on
+   * another node: that node's API, or undefined to answer here.
+   */
+  private async podStreamProxyTarget(request: IncomingMessage): Promise<ProxyTarget | undefined> {
+    const target = podStreamTarget(request)
+    if (target === undefined) return undefined
+    let nodeName: unknown
+    try {
+      const pod = await this.objects.get(PODS, target.namespace, target.name)
+      nodeName = (pod['spec'] as { nodeName?: unknown } | undefined)?.nodeName
+    } catch {
+      return undefined
+    }
+    if (typeof nodeName !== 'string' || nodeName === '' || nodeName === this.config.name) return undefined
+    const member = [...this.members.values()].find((candidate) => candidate.name === nodeName)
+    if (member?.apiAddress === undefined) throw serviceUnavailable(`pod ${target.namespace}/${target.name} runs on node ${nodeName}, whose API address is not known`)
+    const ca = await this.clusterCa()
+    return { apiAddress: member.apiAddress, caPem: ca.certPem, viaNodeName: this.config.name }
   }
 
   /** How long the node named `nodeName` has been silent on gossip (its own node: never). */
@@ -608,8 +688,31 @@ export class Daemon {
     writeFileSync(join(tlsDirectory, 'serving.key'), serving.keyPem, { mode: 0o600 })
     const server = createHttpsServer({ cert: serving.certPem, key: serving.keyPem }, (request, response) => {
       this.authenticate(request)
-        .then(() => this.kubernetesApi.handle(request, response))
-        .catch((error: unknown) => sendJson(response, 401, unauthorized().toStatus()))
+        .then(
+          async () => {
+            const proxy = await this.podStreamProxyTarget(request)
+            if (proxy === undefined) return this.kubernetesApi.handle(request, response)
+            await proxyRequest(request, response, proxy)
+          },
+          () => sendJson(response, 401, unauthorized().toStatus()),
+        )
+        .catch((error: unknown) => {
+          if (response.headersSent) response.destroy()
+          else sendJson(response, 503, serviceUnavailable(`cannot reach the pod's node: ${(error as Error).message}`).toStatus())
+        })
+    })
+    // exec, attach and port-forward arrive as connection upgrades (SPDY/3.1 or WebSocket), authenticated alike.
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.authenticate(request)
+        .then(
+          async () => {
+            const proxy = await this.podStreamProxyTarget(request)
+            if (proxy === undefined) return this.kubernetesApi.handleUpgrade(request, socket, head)
+            await proxyUpgrade(request, socket, head, proxy)
+          },
+          () => writeUpgradeRefusal(socket, unauthorized().toStatus()),
+        )
+        .catch((error: unknown) => writeUpgradeRefusal(socket, serviceUnavailable(`cannot reach the pod's node: ${(error as Error).message}`).toStatus()))
     })
     server.keepAliveTimeout = 60_000
     this.kubeServer = server

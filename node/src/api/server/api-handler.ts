@@ -14,14 +14,18 @@
  *   garbage-collection.ts                 the pure plan of what a deletion does to dependents
  *   watch-stream.ts, watch-encoding.ts    watch streams, bookmarks, selector transitions, Tables
  *   subresources.ts                       scale, status, finalize
+ *   ../streaming/pod-subresources.ts      pods' log, exec, attach, portforward (also upgrades)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { apiGroupDocument, apiGroupListDocument, apiResourceListDocument, apiVersionsDocument, versionDocument } from '../discovery/documents.ts'
 import { resolveResource, splitApiPath, type ResourceTarget } from '../discovery/resolve.ts'
 import { BUILTIN_REGISTRY, type ResourceDefinition, type ResourceRegistry } from '../discovery/resources.ts'
-import { ApiError, badRequest, methodNotAllowed, pathNotFound, toStatus } from '../machinery/status.ts'
+import type { JsonObject } from '../machinery/canonical.ts'
+import { ApiError, badRequest, methodNotAllowed, pathNotFound, toApiError, toStatus } from '../machinery/status.ts'
 import { OpenApiDocuments } from '../openapi/openapi.ts'
 import { deleteMatching, deleteOne } from './delete-requests.ts'
+import { ensureDefaultStorageClass } from './default-storage-class.ts'
 import { Deletion } from './deletion.ts'
 import { getObject, listObjects } from './object-reads.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
@@ -36,6 +40,8 @@ import { selectionOf } from './selection.ts'
 import { serveFinalize, serveScale, serveStatus, type SubresourceRequest } from './subresources.ts'
 import { WatchEventEncoder } from './watch-encoding.ts'
 import { WATCH_BOOKMARK_INTERVAL_MS_DEFAULT, serveWatch } from './watch-stream.ts'
+import type { PodStreams } from '../streaming/pod-streams.ts'
+import { STREAMING_SUBRESOURCES, servePodSubresource, upgradePodSubresource, writeUpgradeRefusal, type PodSubresourceContext } from '../streaming/pod-subresources.ts'
 
 /** Namespaces every cluster has, created by the first node (as kube-apiserver does). */
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -54,6 +60,11 @@ export interface ApiHandlerOptions {
    * a 500); default stderr.
    */
   readonly log?: (line: string) => void
+  /**
+   * The streams (logs, exec, attach, port-forward) of a pod, from the provider of the pod's node.
+   * Without it those subresources answer 503 ServiceUnavailable.
+   */
+  readonly podStreamsFor?: (pod: JsonObject) => PodStreams
 }
 
 export class ApiHandler {
@@ -65,6 +76,7 @@ export class ApiHandler {
   private readonly log: (line: string) => void
   private readonly watchEncoder: WatchEventEncoder
   private openApi: OpenApiDocuments | undefined
+  private readonly podSubresources: PodSubresourceContext
 
   constructor(options: ApiHandlerOptions) {
     this.objects = options.objects
@@ -75,6 +87,7 @@ export class ApiHandler {
     // Without a log the daemon's stderr still shows collection failures rather than losing them.
     this.log = options.log ?? ((line: string) => console.error(`api: ${line}`))
     this.deletion = new Deletion({ objects: this.objects, resources: storedResources(this.registry), log: this.log })
+    this.podSubresources = { objects: this.objects, podStreamsFor: options.podStreamsFor, log: this.log, nowMs: () => Date.now() }
   }
 
   /** Creates the system namespaces that do not exist yet (idempotent; run by the founding node). */
@@ -84,6 +97,11 @@ export class ApiHandler {
         if (error.code !== 409) throw error
       })
     }
+  }
+
+  /** Creates the default StorageClass `local-path` unless it exists (idempotent; run by the founding node). */
+  ensureDefaultStorageClass(): Promise<void> {
+    return ensureDefaultStorageClass(this.objects)
   }
 
   /** Handles one request; never throws (errors become Status responses). */
@@ -101,6 +119,26 @@ export class ApiHandler {
       // A body left unread (refused before or while reading it) must not be parsed as the next request.
       if (!request.complete) return sendRefusalOfUnreadBody(request, response, status.code, status)
       sendJson(response, status.code, status)
+    }
+  }
+
+  /**
+   * Handles a request that asks for a connection upgrade (the HTTP server's 'upgrade' event):
+   * exec, attach and portforward of pods switch to SPDY/3.1 or WebSocket; anything else is
+   * refused. Never throws (refusals are written on the socket as Status responses).
+   */
+  async handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    try {
+      const { path, url } = parseRequestTarget(request.url ?? '/')
+      const segments = splitApiPath(path)
+      const resolved = segments === undefined ? undefined : resolveResource(segments, this.registry)
+      if (resolved === undefined || !resolved.ok) throw pathNotFound()
+      const { definition, namespace, name, subresource } = resolved.target
+      const isPodStream = definition.group === '' && definition.name === 'pods' && namespace !== undefined && name !== undefined && subresource !== undefined && STREAMING_SUBRESOURCES.has(subresource)
+      if (!isPodStream) throw badRequest(`${path} does not accept a connection upgrade`)
+      await upgradePodSubresource(this.podSubresources, { resource: refOf(definition), namespace, name, subresource, url }, request, socket, head)
+    } catch (error) {
+      writeUpgradeRefusal(socket, toApiError(error).toStatus())
     }
   }
 
@@ -161,6 +199,9 @@ export class ApiHandler {
       if (subresource === 'scale') return serveScale(context, subrequest)
       if (subresource === 'status') return serveStatus(context, subrequest)
       if (subresource === 'finalize') return serveFinalize(context, subrequest)
+      if (resource.group === '' && resource.resource === 'pods' && namespace !== undefined && STREAMING_SUBRESOURCES.has(subresource)) {
+        return servePodSubresource(this.podSubresources, { resource, namespace, name, subresource, url }, request, response)
+      }
     }
     if (subresource !== undefined) throw methodNotAllowed(resource, `${String(request.method)} on subresource ${subresource}`)
     const write: WriteRequest = {

@@ -1,0 +1,98 @@
+/**
+ * The node agent as the daemon runs it: the pod loop (pod-agent.ts) over a container runtime,
+ * with everything around it — the informers it reads (pods, config maps, secrets), the volume and
+ * probe managers, the node status reporter, and the streams the API serves for local pods.
+ *
+ * One class for every runtime that runs pods for real or as a declared simulation (`docker`,
+ * `hollow-runtime`): the agent does not know which it drives. The daemon's older `hollow` agent
+ * (hollow-agent.ts, no runtime at all) stays the default for large simulated clusters.
+ */
+import { join } from 'node:path'
+import type { ContainerRuntime } from '../../../runtime/src/runtime.ts'
+import type { Random } from '../../../lib/random.ts'
+import type { Timers } from '../../../lib/timers.ts'
+import type { ResourceRef } from '../api/server/object-store.ts'
+import type { ObjectStore } from '../api/server/object-store.ts'
+import type { PodStreams } from '../api/streaming/pod-streams.ts'
+import { PODS } from '../controllers/plan.ts'
+import { EventRecorder } from '../controllers/manager/event-recorder.ts'
+import { Informer } from '../controllers/manager/informer.ts'
+import type { ObjectClient } from '../controllers/manager/object-client.ts'
+import { LocalPodStreams } from './local-pod-streams.ts'
+import type { NodeFacts } from './node-registration.ts'
+import { NodeStatusReporter } from './node-status.ts'
+import { PodAgent, informerConfigSources } from './pod-agent.ts'
+import { ProbeManager } from './probes/probe-manager.ts'
+import { VolumeManager } from './volumes/volume-manager.ts'
+
+const CONFIG_MAPS: ResourceRef = { group: '', resource: 'configmaps', kind: 'ConfigMap', apiVersion: 'v1', namespaced: true }
+const SECRETS: ResourceRef = { group: '', resource: 'secrets', kind: 'Secret', apiVersion: 'v1', namespaced: true }
+
+export interface NodeAgentOptions {
+  readonly nodeName: string
+  readonly hostIp: string
+  readonly runtime: ContainerRuntime
+  readonly objects: ObjectStore
+  readonly client: ObjectClient
+  /** The daemon's data directory: volumes live under `<dataDirectory>/agent`. */
+  readonly dataDirectory: string
+  /** The machine's facts, for the node status (capacity, addresses, versions). */
+  readonly facts: () => NodeFacts
+  readonly timers: Timers
+  readonly random: Random
+  readonly log: (line: string) => void
+  /** First CrashLoopBackOff delay (Kubernetes: 10 s); tests shorten it. */
+  readonly crashBackoffInitialMs?: number
+}
+
+export class NodeAgent {
+  private readonly options: NodeAgentOptions
+  private readonly informers: Informer[]
+  private readonly agent: PodAgent
+  private readonly statusReporter: NodeStatusReporter
+  readonly streams: PodStreams
+  private stopped = false
+
+  constructor(options: NodeAgentOptions) {
+    this.options = options
+    const { objects, client, timers, log, runtime, nodeName } = options
+    const pods = new Informer({ objects, resource: PODS, timers, log })
+    const configMaps = new Informer({ objects, resource: CONFIG_MAPS, timers, log })
+    const secrets = new Informer({ objects, resource: SECRETS, timers, log })
+    this.informers = [pods, configMaps, secrets]
+    const sources = informerConfigSources(configMaps, secrets)
+    this.agent = new PodAgent({
+      nodeName,
+      hostIp: options.hostIp,
+      runtime,
+      client,
+      recorder: new EventRecorder(client, { log }),
+      pods,
+      sources,
+      volumes: new VolumeManager({ rootDir: join(options.dataDirectory, 'agent'), sources }),
+      probes: (probeOptions) => new ProbeManager(probeOptions),
+      timers,
+      log,
+      ...(options.crashBackoffInitialMs !== undefined ? { crashBackoff: { initialMs: options.crashBackoffInitialMs } } : {}),
+    })
+    this.statusReporter = new NodeStatusReporter({ client, runtime, facts: options.facts, timers, log })
+    this.streams = new LocalPodStreams({ runtime, nodeName })
+  }
+
+  /** Lists the informers, then runs the pod loop and the status reporter. */
+  async start(): Promise<void> {
+    await Promise.all(this.informers.map((informer) => informer.start()))
+    if (this.stopped) return
+    this.agent.start()
+    this.statusReporter.start()
+  }
+
+  /** Stops acting; containers keep running (a restarted daemon adopts them). */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.statusReporter.stop()
+    await this.agent.stop()
+    for (const informer of this.informers) informer.stop()
+    await this.options.runtime.close()
+  }
+}
