@@ -14,6 +14,8 @@ import type { Timers } from '../../../lib/timers.ts'
 import type { ResourceRef } from '../api/server/object-store.ts'
 import type { ObjectStore } from '../api/server/object-store.ts'
 import type { PodStreams } from '../api/streaming/pod-streams.ts'
+import type { JsonObject } from '../api/machinery/canonical.ts'
+import { nameOf, namespaceOf } from '../controllers/object-fields.ts'
 import { PODS } from '../controllers/plan.ts'
 import { EventRecorder } from '../controllers/manager/event-recorder.ts'
 import { Informer } from '../controllers/manager/informer.ts'
@@ -75,6 +77,9 @@ export class NodeAgent {
       log,
       ...(options.crashBackoffInitialMs !== undefined ? { crashBackoff: { initialMs: options.crashBackoffInitialMs } } : {}),
     })
+    const changed = (kind: 'configMap' | 'secret') => (object: JsonObject): void => this.agent.configSourceChanged(kind, namespaceOf(object), nameOf(object))
+    configMaps.addHandlers({ onAdd: changed('configMap'), onUpdate: (_previous, object) => changed('configMap')(object), onDelete: changed('configMap') })
+    secrets.addHandlers({ onAdd: changed('secret'), onUpdate: (_previous, object) => changed('secret')(object), onDelete: changed('secret') })
     this.statusReporter = new NodeStatusReporter({ client, runtime, facts: options.facts, timers, log })
     this.streams = new LocalPodStreams({ runtime, nodeName })
   }

@@ -189,6 +189,16 @@ export class PodAgent {
     void this.collectOrphanVolumes()
   }
 
+  /**
+   * Syncs again every pod of this node that uses the config map or secret (a volume, env or
+   * envFrom), so that its files follow the object's changes without waiting for the resync.
+   */
+  configSourceChanged(kind: 'configMap' | 'secret', namespace: string, name: string): void {
+    for (const [uid, pod] of this.podsByUid) {
+      if (namespaceOf(pod) === namespace && podReferences(pod, kind, name)) this.queue.add(uid)
+    }
+  }
+
   /** Stops the agent; containers keep running (a restarted agent adopts them). */
   stop(): void {
     this.stopped = true
@@ -620,4 +630,25 @@ async function ignoreNotFound(operation: Promise<void>): Promise<void> {
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error
   }
+}
+
+/** True when the pod uses the config map or secret as a volume, a projected source, env or envFrom. */
+function podReferences(pod: JsonObject, kind: 'configMap' | 'secret', name: string): boolean {
+  // Every reference names its object under the same keys, so one walk over the spec finds them all:
+  // volumes[].configMap.name / secret.secretName, projected sources, env[].valueFrom.*KeyRef.name, envFrom[].*Ref.name.
+  const keys = kind === 'configMap' ? ['configMap', 'configMapRef', 'configMapKeyRef'] : ['secret', 'secretRef', 'secretKeyRef']
+  const visit = (value: unknown): boolean => {
+    if (Array.isArray(value)) return value.some(visit)
+    if (typeof value !== 'object' || value === null) return false
+    const object = value as Record<string, unknown>
+    for (const key of keys) {
+      const reference = object[key]
+      if (typeof reference !== 'object' || reference === null) continue
+      // A secret volume names it in secretName; everything else (projected sources included) in name.
+      const named = reference as Record<string, unknown>
+      if (named['name'] === name || (key === 'secret' && named['secretName'] === name)) return true
+    }
+    return Object.values(object).some(visit)
+  }
+  return visit(pod['spec'])
 }
