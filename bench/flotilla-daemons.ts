@@ -203,6 +203,8 @@ export class FlotillaDaemons {
         '--listen', `/ip4/${LOOPBACK_HOST}/tcp/0`,
         '--api-port', '0',
         '--kube-listen', `${LOOPBACK_HOST}:0`,
+        // Benchmarks of the store and API simulate pods unless they ask for a runtime (FLOTILLA_RUNTIME).
+        '--runtime', process.env['FLOTILLA_RUNTIME'] ?? 'hollow',
       ],
       logPath: daemon.logPath,
       cwd: REPO_ROOT,

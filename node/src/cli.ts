@@ -5,6 +5,7 @@
  *   flotilla init  [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
  *   flotilla join TOKEN [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
  *   flotilla start [--data DIR]        restart a node from its data directory (no rejoin)
+ *     (init, join, start: --runtime docker|hollow|none  --crash-backoff-initial-ms N  --node-not-ready-grace-ms N  --pod-eviction-timeout-ms N)
  *   flotilla status [--data DIR] [-o json]
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
@@ -25,7 +26,7 @@ import type { Daemon, DaemonStatus } from './daemon.ts'
 import { freePort } from './free-port.ts'
 import { KUBECTL_VERBS, kubectlUsage, runKubectlVerb } from './kubectl/run-verb.ts'
 
-const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 11).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
+const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 12).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
 
 /** Loads the daemon (libp2p, Raft, LevelDB) only for the commands that run one. */
 async function newDaemon(options: ConstructorParameters<typeof Daemon>[0]): Promise<Daemon> {
@@ -54,7 +55,7 @@ type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterRepl
 
 /**
  * Timer overrides from the environment (tests and the lab use shorter ones), and the node agent
- * options: `--runtime docker|hollow|none` (default hollow; FLOTILLA_RUNTIME), `--node-not-ready-grace-ms`,
+ * options: `--runtime docker|hollow|none` (default docker; FLOTILLA_RUNTIME), `--node-not-ready-grace-ms`,
  * `--pod-eviction-timeout-ms` and `--crash-backoff-initial-ms` (or FLOTILLA_NODE_NOT_READY_GRACE_MS,
  * FLOTILLA_POD_EVICTION_TIMEOUT_MS, FLOTILLA_CRASH_BACKOFF_INITIAL_MS);
  * FLOTILLA_CONTROLLERS=off runs no Node object, agent or controllers (API-only tests).

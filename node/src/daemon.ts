@@ -89,9 +89,9 @@ export interface DaemonOptions {
   readonly deadVoterReplaceMs?: number
   readonly deadMemberRemovalMs?: number
   /**
-   * The node agent's backend: `docker` runs pods on the local Docker engine; `hollow` (the
-   * default, for simulated clusters of many nodes) plays their lifecycle (Pending → Running, IPs,
-   * statuses) without running anything; `none` runs no agent, so pods bound here stay Pending.
+   * The node agent's backend: `docker` (the default) runs pods on the local Docker engine;
+   * `hollow` (for simulated clusters of many nodes) plays their lifecycle (Pending → Running,
+   * IPs, statuses) without running anything; `none` runs no agent, so pods bound here stay Pending.
    */
   readonly runtime?: DaemonRuntime
   /** The agent's first CrashLoopBackOff delay (default 10 s, as Kubernetes). */
@@ -229,7 +229,7 @@ export class Daemon {
       log: (line) => this.log(`api: ${line}`),
       // Streams of pods bound here; those of other nodes are proxied there before reaching the handler.
       podStreamsFor: () => {
-        if (this.nodeAgent === undefined) throw serviceUnavailable(`node ${this.config.name} runs no container runtime (--runtime ${this.options.runtime ?? 'hollow'}): pod logs, exec and port-forward are not available`)
+        if (this.nodeAgent === undefined) throw serviceUnavailable(`node ${this.config.name} runs no container runtime (--runtime ${this.options.runtime ?? 'docker'}): pod logs, exec and port-forward are not available`)
         return this.nodeAgent.streams
       },
     })
@@ -529,7 +529,7 @@ export class Daemon {
     if (this.options.controllers === false) return
     const log = (line: string): void => this.log(line)
     const client = new ObjectClient(this.objects, { log })
-    const runtime = this.options.runtime ?? 'hollow'
+    const runtime = this.options.runtime ?? 'docker'
     const internalIp = this.apiAddress().advertised.split(':')[0] ?? '127.0.0.1'
     if (runtime === 'docker') {
       this.retryInBackground('start the node agent on Docker', () => this.startDockerAgent(client, internalIp))

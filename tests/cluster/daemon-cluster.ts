@@ -23,8 +23,12 @@ export class DaemonCluster {
   private readonly nodes = new Map<string, NodeProcess>()
   private readonly env: NodeJS.ProcessEnv
 
+  /**
+   * `env` adds to the test's environment. Daemons simulate their pods (`FLOTILLA_RUNTIME=hollow`)
+   * unless a test asks for another runtime: only the Docker agent's own tests start containers.
+   */
   constructor(env: Record<string, string> = {}) {
-    this.env = { ...process.env, ...env }
+    this.env = { ...process.env, FLOTILLA_RUNTIME: process.env['FLOTILLA_RUNTIME'] ?? 'hollow', ...env }
   }
 
   dataDirectory(name: string): string {
