@@ -95,9 +95,12 @@ function apiGroup(name: string, versions: readonly string[]): ApiGroup {
   return { name, versions: entries, preferredVersion: preferred }
 }
 
-/** `GET /apis`. */
-export function apiGroupListDocument(registry: ResourceRegistry): ApiGroupListDocument {
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: registry.groups().map(({ name, versions }) => apiGroup(name, versions)) }
+/**
+ * `GET /apis`. `servedElsewhere` are groups another handler answers for (metrics.k8s.io): listed
+ * after the registry's, as kube-apiserver lists aggregated groups after its own.
+ */
+export function apiGroupListDocument(registry: ResourceRegistry, servedElsewhere: readonly ApiGroup[] = []): ApiGroupListDocument {
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups: [...registry.groups().map(({ name, versions }) => apiGroup(name, versions)), ...servedElsewhere] }
 }
 
 /** `GET /apis/{group}`, or undefined when the group is not served (answer 404). */
