@@ -44,6 +44,7 @@ export const FILTER_PLUGIN_NAMES = [
   'NodeAffinity',
   'NodePorts',
   'NodeResourcesFit',
+  'VolumeBinding',
   'PodTopologySpread',
   'InterPodAffinity',
 ] as const

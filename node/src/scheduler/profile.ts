@@ -19,6 +19,7 @@ import { nodeResourcesFitFilterPlugin, nodeResourcesFitScorePlugin, type Resourc
 import { nodeUnschedulablePlugin } from './plugins/node-unschedulable.ts'
 import { podTopologySpreadFilterPlugin, podTopologySpreadScorePlugin } from './plugins/pod-topology-spread.ts'
 import { taintTolerationFilterPlugin, taintTolerationScorePlugin } from './plugins/taint-toleration.ts'
+import { volumeBindingPlugin } from './plugins/volume-binding.ts'
 
 /** What can be configured. */
 export interface SchedulerConfig {
@@ -93,6 +94,7 @@ export function schedulerProfile(overrides: SchedulerConfigOverrides = {}): Sche
     NodeAffinity: nodeAffinityFilterPlugin,
     NodePorts: nodePortsPlugin,
     NodeResourcesFit: nodeResourcesFitFilterPlugin,
+    VolumeBinding: volumeBindingPlugin,
     PodTopologySpread: podTopologySpreadFilterPlugin,
     InterPodAffinity: interPodAffinityFilterPlugin,
   }

@@ -1,6 +1,6 @@
 /**
  * ClusterSnapshot: the scheduler's model of the cluster (nodes, the pods placed on them, namespace
- * labels), updated incrementally.
+ * labels, and the claims, volumes and storage classes pods mount), updated incrementally.
  *
  * The scheduler loop feeds it the replicated state as it changes (`upsertNode`, `upsertPod`,
  * `removePod`, …) and `assumePod`s each placement it decides before the next pod is scheduled, so
@@ -20,6 +20,17 @@ import type { TopologyView } from './node-counts.ts'
 import { NodeInfo } from './node-info.ts'
 import type { NamespaceLabelsLookup, PodMatcher } from './pod-matcher.ts'
 import { boundPodInfoOf, isPodInfo, placedOn, podInfoOf, type PodInfo } from './pod-info.ts'
+import { claimInfoOf, persistentVolumeInfoOf, podClaimKeys, storageClassInfoOf, type ClaimInfo, type PersistentVolumeInfo, type StorageClassInfo } from './volumes.ts'
+
+/** The objects `ClusterSnapshot.from` builds a snapshot of. */
+export interface SnapshotObjects {
+  readonly nodes?: readonly JsonObject[]
+  readonly pods?: readonly JsonObject[]
+  readonly namespaces?: readonly JsonObject[]
+  readonly claims?: readonly JsonObject[]
+  readonly persistentVolumes?: readonly JsonObject[]
+  readonly storageClasses?: readonly JsonObject[]
+}
 
 /** Options for a snapshot. */
 export interface ClusterSnapshotOptions {
@@ -44,15 +55,23 @@ export class ClusterSnapshot implements TopologyView {
   readonly existingTerms = new ExistingTermIndex()
   /** Reads namespace labels (for namespaceSelector in affinity terms). */
   readonly namespaceLabels: NamespaceLabelsLookup = (namespace) => this.namespaces.get(namespace)
+  private readonly claims = new Map<string, ClaimInfo>()
+  private readonly persistentVolumes = new Map<string, PersistentVolumeInfo>()
+  private readonly storageClasses = new Map<string, StorageClassInfo>()
+  /** Claim key → node → how many placed pods mount the claim there (VolumeBinding's "assume"). */
+  private readonly claimUsers = new Map<string, Map<string, number>>()
 
   constructor(options: ClusterSnapshotOptions = {}) {
     this.counts = new MatchingPodCounts(options.matchingPodCountsMax)
   }
 
-  /** A snapshot built from lists of Node, Pod and Namespace objects. */
-  static from(objects: { nodes?: readonly JsonObject[]; pods?: readonly JsonObject[]; namespaces?: readonly JsonObject[] }, options?: ClusterSnapshotOptions): ClusterSnapshot {
+  /** A snapshot built from lists of Node, Pod, Namespace and storage objects. */
+  static from(objects: SnapshotObjects, options?: ClusterSnapshotOptions): ClusterSnapshot {
     const snapshot = new ClusterSnapshot(options)
     for (const namespace of objects.namespaces ?? []) snapshot.upsertNamespace(namespace)
+    for (const claim of objects.claims ?? []) snapshot.upsertClaim(claim)
+    for (const volume of objects.persistentVolumes ?? []) snapshot.upsertPersistentVolume(volume)
+    for (const storageClass of objects.storageClasses ?? []) snapshot.upsertStorageClass(storageClass)
     for (const node of objects.nodes ?? []) snapshot.upsertNode(node)
     for (const pod of objects.pods ?? []) snapshot.upsertPod(pod)
     return snapshot
@@ -125,6 +144,7 @@ export class ClusterSnapshot implements TopologyView {
     }
     this.counts.podChanged(existing, -1, this.namespaceLabels, this)
     this.existingTerms.podChanged(existing, -1, this)
+    this.countClaimUsers(existing, -1)
   }
 
   /** Adds or replaces a Namespace object (its labels serve namespaceSelector). */
@@ -137,6 +157,55 @@ export class ClusterSnapshot implements TopologyView {
   /** Removes a namespace's labels. */
   removeNamespace(name: string): void {
     if (this.namespaces.delete(name)) this.counts.namespaceLabelsChanged()
+  }
+
+  /** Adds or replaces a PersistentVolumeClaim object. */
+  upsertClaim(claim: JsonObject): void {
+    const info = claimInfoOf(claim)
+    this.claims.set(info.key, info)
+  }
+
+  /** Removes a claim by `namespace/name`. */
+  removeClaim(key: string): void {
+    this.claims.delete(key)
+  }
+
+  /** A claim by `namespace/name`. */
+  claim(key: string): ClaimInfo | undefined {
+    return this.claims.get(key)
+  }
+
+  /** Adds or replaces a PersistentVolume object. */
+  upsertPersistentVolume(volume: JsonObject): void {
+    const info = persistentVolumeInfoOf(volume)
+    this.persistentVolumes.set(info.name, info)
+  }
+
+  removePersistentVolume(name: string): void {
+    this.persistentVolumes.delete(name)
+  }
+
+  persistentVolume(name: string): PersistentVolumeInfo | undefined {
+    return this.persistentVolumes.get(name)
+  }
+
+  /** Adds or replaces a StorageClass object. */
+  upsertStorageClass(storageClass: JsonObject): void {
+    const info = storageClassInfoOf(storageClass)
+    this.storageClasses.set(info.name, info)
+  }
+
+  removeStorageClass(name: string): void {
+    this.storageClasses.delete(name)
+  }
+
+  storageClass(name: string): StorageClassInfo | undefined {
+    return this.storageClasses.get(name)
+  }
+
+  /** The nodes where placed (or assumed) pods mount the claim, with how many; undefined when none. */
+  claimUserNodes(key: string): ReadonlyMap<string, number> | undefined {
+    return this.claimUsers.get(key)
   }
 
   /** The nodes pods may be offered to, sorted by name. Do not mutate. */
@@ -238,6 +307,21 @@ export class ClusterSnapshot implements TopologyView {
     this.nodeInfoFor(pod.nodeName).addPod(pod)
     this.counts.podChanged(pod, 1, this.namespaceLabels, this)
     this.existingTerms.podChanged(pod, 1, this)
+    this.countClaimUsers(pod, 1)
+  }
+
+  private countClaimUsers(pod: PodInfo, delta: 1 | -1): void {
+    for (const key of podClaimKeys(pod.object)) {
+      let nodes = this.claimUsers.get(key)
+      if (nodes === undefined) {
+        nodes = new Map()
+        this.claimUsers.set(key, nodes)
+      }
+      const count = (nodes.get(pod.nodeName) ?? 0) + delta
+      if (count > 0) nodes.set(pod.nodeName, count)
+      else nodes.delete(pod.nodeName)
+      if (nodes.size === 0) this.claimUsers.delete(key)
+    }
   }
 
   private nodeInfoFor(name: string): NodeInfo {

@@ -47,6 +47,7 @@ const EXAMPLES: Readonly<Record<string, Loose>> = {
   Service: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } },
   ServiceAccount: { metadata: { name: 'builder' } },
   StatefulSet: { metadata: { name: 'db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'web' } }, template: template() } },
+  StorageClass: { metadata: { name: 'local-path' }, provisioner: 'flotilla.dev/local-path' },
 }
 
 t.test('every built-in kind has rules and a valid example that passes once defaulted', async (t) => {

@@ -14,6 +14,7 @@ import type { JsonObject } from '../../../node/src/api/machinery/canonical.ts'
 import { MemoryObjectBackend } from '../../../node/src/api/server/memory-backend.ts'
 import { ObjectStore } from '../../../node/src/api/server/object-store.ts'
 import { NAMESPACES } from '../../../node/src/api/server/resource-refs.ts'
+import { ensureDefaultStorageClass } from '../../../node/src/api/server/default-storage-class.ts'
 import { HollowAgent } from '../../../node/src/agent/hollow-agent.ts'
 import { HOLLOW_RUNTIME_VERSION } from '../../../node/src/agent/hollow-pod-status.ts'
 import { registerNode, type NodeFacts } from '../../../node/src/agent/node-registration.ts'
@@ -95,11 +96,12 @@ export class SimCluster {
     this.podInformer = new Informer({ objects: this.objects, resource: PODS, timers, log })
   }
 
-  /** Creates the system namespaces and starts the agents' shared pod informer. */
+  /** Creates the system namespaces and the default StorageClass, as a founding node does, and starts the agents' shared pod informer. */
   async start(): Promise<void> {
     for (const name of ['default', 'kube-system']) {
       await this.objects.create(NAMESPACES, undefined, { metadata: { name }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } })
     }
+    await ensureDefaultStorageClass(this.objects)
     await this.podInformer.start()
   }
 

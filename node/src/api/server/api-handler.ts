@@ -27,6 +27,7 @@ import { OpenApiDocuments } from '../openapi/openapi.ts'
 import { deleteMatching, deleteOne } from './delete-requests.ts'
 import { ensureDefaultStorageClass } from './default-storage-class.ts'
 import { Deletion } from './deletion.ts'
+import type { MetricsApi } from './metrics-api.ts'
 import { getObject, listObjects } from './object-reads.ts'
 import type { ObjectStore, ResourceRef } from './object-store.ts'
 import { applyObject } from './object-apply.ts'
@@ -65,6 +66,8 @@ export interface ApiHandlerOptions {
    * Without it those subresources answer 503 ServiceUnavailable.
    */
   readonly podStreamsFor?: (pod: JsonObject) => PodStreams
+  /** Serves metrics.k8s.io (read-only, from the agents' records); without it the group is absent. */
+  readonly metrics?: MetricsApi
 }
 
 export class ApiHandler {
@@ -77,6 +80,7 @@ export class ApiHandler {
   private readonly watchEncoder: WatchEventEncoder
   private openApi: OpenApiDocuments | undefined
   private readonly podSubresources: PodSubresourceContext
+  private readonly metrics: MetricsApi | undefined
 
   constructor(options: ApiHandlerOptions) {
     this.objects = options.objects
@@ -88,6 +92,7 @@ export class ApiHandler {
     this.log = options.log ?? ((line: string) => console.error(`api: ${line}`))
     this.deletion = new Deletion({ objects: this.objects, resources: storedResources(this.registry), log: this.log })
     this.podSubresources = { objects: this.objects, podStreamsFor: options.podStreamsFor, log: this.log, nowMs: () => Date.now() }
+    this.metrics = options.metrics
   }
 
   /** Creates the system namespaces that do not exist yet (idempotent; run by the founding node). */
@@ -144,6 +149,7 @@ export class ApiHandler {
 
   private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { path, url } = parseRequestTarget(request.url ?? '/')
+    if (this.metrics?.serves(path) === true) return this.metrics.serve(request, response, path, url)
     if (request.method === 'GET' || request.method === 'HEAD') {
       const document = this.discovery(path, request.headers.accept)
       if (document !== undefined) {
@@ -171,7 +177,7 @@ export class ApiHandler {
     if (path === '/healthz' || path === '/readyz' || path === '/livez') return 'ok'
     if (path === '/version') return versionDocument()
     if (path === '/api') return apiVersionsDocument(this.registry, this.serverAddress)
-    if (path === '/apis') return apiGroupListDocument(this.registry)
+    if (path === '/apis') return apiGroupListDocument(this.registry, this.metrics === undefined ? [] : [this.metrics.apiGroup])
     if (path === '/openapi/v2' || path === '/swagger-2.0.0.pb-v1') {
       this.openApi ??= new OpenApiDocuments(this.allResources())
       const body = this.openApi.select(accept)

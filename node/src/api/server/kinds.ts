@@ -34,6 +34,7 @@ import { defaultPod, podErrors } from './kinds/pod.ts'
 import { defaultResourceQuota, resourceQuotaErrors } from './kinds/resource-quota.ts'
 import { defaultService, serviceErrors } from './kinds/service.ts'
 import { defaultStatefulSet, statefulSetErrors } from './kinds/stateful-set.ts'
+import { defaultStorageClass, storageClassErrors } from './kinds/storage-class.ts'
 
 /** The defaulting and validation of one kind. Both functions receive `old` only on update. */
 interface KindRules {
@@ -70,6 +71,7 @@ const RULES: Readonly<Record<string, KindRules>> = {
   Service: { fillDefaults: defaultService, validate: serviceErrors },
   ServiceAccount: {},
   StatefulSet: { fillDefaults: defaultStatefulSet, validate: statefulSetErrors },
+  StorageClass: { fillDefaults: defaultStorageClass, validate: storageClassErrors },
 }
 
 /** The kinds with rules of their own, for tests that must cover every one. */

@@ -22,6 +22,7 @@ import { fieldForbidden } from '../machinery/field-errors.ts'
 import { serverSideApply } from '../machinery/server-side-apply.ts'
 import { ApiError, badRequest, conflict, invalid } from '../machinery/status.ts'
 import { admit } from './admission.ts'
+import { admitDefaultStorageClass } from './default-storage-class.ts'
 import { applyManagerOf } from './field-managers.ts'
 import { isNamespaceResource, prepareNamespaceForCreate, prepareNamespaceForUpdate, requireActiveNamespace } from './namespace-lifecycle.ts'
 import { checkNameMatches, checkNamespaceMatches, validateNewObjectMeta, validateObjectMetaUpdate } from './object-meta.ts'
@@ -111,7 +112,7 @@ async function createApplied(context: WriteContext, target: WriteRequest, name: 
     throw invalid({ group: resource.group, kind: resource.kind }, name, [fieldForbidden('metadata.generateName', 'generateName is not supported by server-side apply')])
   }
   validateNewObjectMeta(resource, object, target.namespace)
-  const defaulted = admit(resource, isNamespaceResource(resource) ? prepareNamespaceForCreate(object) : object)
+  const defaulted = await admitDefaultStorageClass(context.objects, resource, admit(resource, isNamespaceResource(resource) ? prepareNamespaceForCreate(object) : object))
   const namespace = resource.namespaced ? target.namespace : undefined
   if (namespace !== undefined) await requireActiveNamespace(context.objects, namespace, resource, name)
   return context.objects.create(resource, namespace, defaulted, { dryRun })

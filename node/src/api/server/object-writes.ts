@@ -16,6 +16,7 @@ import type { JsonObject } from '../machinery/canonical.ts'
 import { generateName } from '../machinery/names.ts'
 import { ApiError, badRequest } from '../machinery/status.ts'
 import { admit } from './admission.ts'
+import { admitDefaultStorageClass } from './default-storage-class.ts'
 import { isReadyToVanish } from './deletion-state.ts'
 import type { Deletion } from './deletion.ts'
 import { updateManagerOf, updateRecorder } from './field-managers.ts'
@@ -60,7 +61,7 @@ export async function createObject(context: WriteContext, target: WriteRequest):
   checkTypeMeta(body, resource)
   const named = typeof metadataOf(body)['name'] === 'string' && metadataOf(body)['name'] !== '' ? body : withGeneratedName(body)
   validateNewObjectMeta(resource, named, target.namespace)
-  const defaulted = admit(resource, isNamespaceResource(resource) ? prepareNamespaceForCreate(named) : named)
+  const defaulted = await admitDefaultStorageClass(context.objects, resource, admit(resource, isNamespaceResource(resource) ? prepareNamespaceForCreate(named) : named))
   const bodyNamespace = metadataOf(named)['namespace']
   const namespace = resource.namespaced ? (target.namespace ?? (typeof bodyNamespace === 'string' && bodyNamespace !== '' ? bodyNamespace : 'default')) : undefined
   const name = String(metadataOf(named)['name'])

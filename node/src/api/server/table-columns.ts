@@ -4,6 +4,7 @@
  * columns (priority 1) follow kube-apiserver's printers; kinds without an entry get Name and Age.
  */
 import { isJsonObject, type JsonObject, type JsonValue } from '../machinery/canonical.ts'
+import { isDefaultStorageClass } from './kinds/storage-class.ts'
 import { metadataOf } from './object-store.ts'
 
 export interface ColumnDefinition {
@@ -267,6 +268,20 @@ function quotaPairs(quota: JsonObject, prefix: 'requests' | 'limits'): string {
     .join(', ')
 }
 
+/** kube's printStorageClass: the default class's name carries " (default)"; unset fields print their defaults. */
+const STORAGE_CLASS_COLUMNS: readonly Column[] = [
+  { ...NAME, cell: (storageClass) => `${text(field(storageClass, 'metadata', 'name'), '')}${isDefaultStorageClass(storageClass) ? ' (default)' : ''}` },
+  column('Provisioner', (storageClass) => text(storageClass['provisioner'], ''), { description: 'Indicates the type of the provisioner.' }),
+  column('ReclaimPolicy', (storageClass) => text(storageClass['reclaimPolicy'], 'Delete'), {
+    description: 'Dynamically provisioned PersistentVolumes of this storage class are created with this reclaimPolicy. Defaults to Delete.',
+  }),
+  column('VolumeBindingMode', (storageClass) => text(storageClass['volumeBindingMode'], 'Immediate'), {
+    description: 'VolumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound. When unset, VolumeBindingImmediate is used.',
+  }),
+  column('AllowVolumeExpansion', (storageClass) => String(storageClass['allowVolumeExpansion'] === true), { description: 'AllowVolumeExpansion shows whether the storage class allow volume expand' }),
+  AGE,
+]
+
 const COLUMNS_BY_KIND: Readonly<Record<string, readonly Column[]>> = {
   Pod: POD_COLUMNS,
   Deployment: DEPLOYMENT_COLUMNS,
@@ -354,6 +369,7 @@ const COLUMNS_BY_KIND: Readonly<Record<string, readonly Column[]>> = {
   Lease: [NAME, column('Holder', (lease) => text(field(lease, 'spec', 'holderIdentity'), '')), AGE],
   Node: NODE_COLUMNS,
   Event: EVENT_COLUMNS,
+  StorageClass: STORAGE_CLASS_COLUMNS,
 }
 
 /**

@@ -219,6 +219,7 @@ class ManagerSession {
       pods: informers.pods,
       nodes: informers.nodes,
       namespaces: informers.namespaces,
+      volumes: informers,
       timers,
       seed: this.term,
       log,

@@ -12,6 +12,7 @@
 import { BUILTIN_REGISTRY } from '../../api/discovery/resources.ts'
 import type { JsonObject } from '../../api/machinery/canonical.ts'
 import { admit } from '../../api/server/admission.ts'
+import { admitDefaultStorageClass } from '../../api/server/default-storage-class.ts'
 import { Deletion } from '../../api/server/deletion.ts'
 import { requireActiveNamespace } from '../../api/server/namespace-lifecycle.ts'
 import { metadataOf, type ObjectStore, type ResourceRef } from '../../api/server/object-store.ts'
@@ -36,7 +37,7 @@ export class ObjectClient {
 
   /** POST: creates `object` (named) after admission; namespaced objects need an active namespace. */
   async create(resource: ResourceRef, namespace: string | undefined, object: JsonObject): Promise<JsonObject> {
-    const admitted = admit(resource, object)
+    const admitted = await admitDefaultStorageClass(this.objects, resource, admit(resource, object))
     if (resource.namespaced) await requireActiveNamespace(this.objects, namespace ?? 'default', resource, String(metadataOf(object)['name'] ?? ''))
     return this.objects.create(resource, resource.namespaced ? (namespace ?? 'default') : undefined, admitted)
   }

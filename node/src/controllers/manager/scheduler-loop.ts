@@ -1,7 +1,8 @@
 /**
  * The scheduling controller on the Raft leader: it keeps the scheduler's ClusterSnapshot current
- * from the pod, node and namespace informers, collects the pods waiting for a node, places them in
- * batches (scheduleBatch), and writes the results.
+ * from the pod, node and namespace informers (and, for VolumeBinding, the claim, volume and
+ * storage class informers), collects the pods waiting for a node, places them in batches
+ * (scheduleBatch), and writes the results.
  *
  * - Bindings of a batch are written concurrently, so Raft commits them together (group commit):
  *   each is one write of the pod with `spec.nodeName` and PodScheduled=True (as the `/binding`
@@ -13,8 +14,9 @@
  *   message, written only when it changes) and a Warning `FailedScheduling` event (repeats are
  *   counted by the event recorder). It then waits in the unschedulable set until the cluster
  *   changes in a way that could let it fit — a node added or changed, a bound pod gone or
- *   finished — and at least its back-off (1 s doubling to 10 s, kube-scheduler's defaults) has
- *   passed; every `unschedulableFlushMs` all of them are tried again regardless.
+ *   finished, a claim, volume or storage class added or changed — and at least its back-off
+ *   (1 s doubling to 10 s, kube-scheduler's defaults) has passed; every `unschedulableFlushMs`
+ *   all of them are tried again regardless.
  * - Order: higher `spec.priority` first, then older pods, then by key (deterministic). The batch
  *   seed is the leader's term (replicated data), so a leader's decisions replay.
  */
@@ -31,12 +33,21 @@ import { cacheKeyOf, type Informer } from './informer.ts'
 import type { ObjectClient } from './object-client.ts'
 import type { Timer, Timers } from '../../../../lib/timers.ts'
 
+/** The informers of what pods' claims need (SharedInformers has them). */
+export interface VolumeInformers {
+  readonly persistentVolumeClaims: Informer
+  readonly persistentVolumes: Informer
+  readonly storageClasses: Informer
+}
+
 export interface SchedulerLoopOptions {
   readonly client: ObjectClient
   readonly recorder: EventRecorder
   readonly pods: Informer
   readonly nodes: Informer
   readonly namespaces: Informer
+  /** Without them the snapshot knows no claims, and VolumeBinding rejects every pod that mounts one. */
+  readonly volumes?: VolumeInformers
   readonly timers: Timers
   /** The batch seed (the leader's term). */
   readonly seed: number
@@ -126,6 +137,33 @@ export class SchedulerLoop {
       onAdd: (namespace) => this.snapshot.upsertNamespace(namespace),
       onUpdate: (_previous, namespace) => this.snapshot.upsertNamespace(namespace),
       onDelete: (namespace) => this.snapshot.removeNamespace(stringAt(metadataOf(namespace)['name'])),
+    })
+    if (options.volumes !== undefined) this.watchVolumes(options.volumes)
+  }
+
+  /** Claims, volumes and classes feed the snapshot; one that appears or changes may let a pod fit. */
+  private watchVolumes(volumes: VolumeInformers): void {
+    const changed = (upsert: (object: JsonObject) => void) => (object: JsonObject): void => {
+      upsert(object)
+      this.moveAllToActive()
+    }
+    const claimChanged = changed((claim) => this.snapshot.upsertClaim(claim))
+    volumes.persistentVolumeClaims.addHandlers({
+      onAdd: claimChanged,
+      onUpdate: (_previous, claim) => claimChanged(claim),
+      onDelete: (claim) => this.snapshot.removeClaim(cacheKeyOf(claim)),
+    })
+    const volumeChanged = changed((volume) => this.snapshot.upsertPersistentVolume(volume))
+    volumes.persistentVolumes.addHandlers({
+      onAdd: volumeChanged,
+      onUpdate: (_previous, volume) => volumeChanged(volume),
+      onDelete: (volume) => this.snapshot.removePersistentVolume(stringAt(metadataOf(volume)['name'])),
+    })
+    const classChanged = changed((storageClass) => this.snapshot.upsertStorageClass(storageClass))
+    volumes.storageClasses.addHandlers({
+      onAdd: classChanged,
+      onUpdate: (_previous, storageClass) => classChanged(storageClass),
+      onDelete: (storageClass) => this.snapshot.removeStorageClass(stringAt(metadataOf(storageClass)['name'])),
     })
   }
 

@@ -6,18 +6,23 @@
  *   pods         controller (owner uid), orphans (namespace of pods without a controller), node
  *   replicasets  controller (owner uid), namespace
  *   deployments, nodes, namespaces
+ *   persistentvolumeclaims, persistentvolumes, storageclasses (the scheduler's VolumeBinding)
  */
 import type { JsonObject } from '../../api/machinery/canonical.ts'
 import type { ObjectStore, ResourceRef } from '../../api/server/object-store.ts'
 import { NAMESPACES } from '../../api/server/resource-refs.ts'
+import { STORAGE_CLASSES } from '../../api/server/default-storage-class.ts'
 import { controllerRefOf, metadataOf, specOf, stringAt } from '../object-fields.ts'
 import { DEPLOYMENTS, PODS, REPLICA_SETS } from '../plan.ts'
+import { PERSISTENT_VOLUME_CLAIMS } from '../statefulset.ts'
 import { Informer } from './informer.ts'
 import type { Timers } from '../../../../lib/timers.ts'
 
 /** Nodes: core/v1, cluster-scoped. */
 export const NODES: ResourceRef = { group: '', resource: 'nodes', kind: 'Node', apiVersion: 'v1', namespaced: false }
 export { NAMESPACES }
+/** PersistentVolumes: core/v1, cluster-scoped. */
+export const PERSISTENT_VOLUMES: ResourceRef = { group: '', resource: 'persistentvolumes', kind: 'PersistentVolume', apiVersion: 'v1', namespaced: false }
 
 /** Index of objects by the uid of their controller (owner reference with controller: true). */
 export const BY_CONTROLLER = 'controller'
@@ -43,6 +48,9 @@ export class SharedInformers {
   readonly deployments: Informer
   readonly nodes: Informer
   readonly namespaces: Informer
+  readonly persistentVolumeClaims: Informer
+  readonly persistentVolumes: Informer
+  readonly storageClasses: Informer
   private readonly all: readonly Informer[]
 
   constructor(options: { objects: ObjectStore; timers: Timers; log: (line: string) => void }) {
@@ -52,7 +60,10 @@ export class SharedInformers {
     this.deployments = informer(DEPLOYMENTS)
     this.nodes = informer(NODES)
     this.namespaces = informer(NAMESPACES)
-    this.all = [this.pods, this.replicaSets, this.deployments, this.nodes, this.namespaces]
+    this.persistentVolumeClaims = informer(PERSISTENT_VOLUME_CLAIMS)
+    this.persistentVolumes = informer(PERSISTENT_VOLUMES)
+    this.storageClasses = informer(STORAGE_CLASSES)
+    this.all = [this.pods, this.replicaSets, this.deployments, this.nodes, this.namespaces, this.persistentVolumeClaims, this.persistentVolumes, this.storageClasses]
     this.pods.addIndex(BY_CONTROLLER, controllerUid)
     this.pods.addIndex(ORPHANS_BY_NAMESPACE, (pod) => (controllerRefOf(pod) === undefined ? namespaceOfObject(pod) : []))
     this.pods.addIndex(BY_NODE, (pod) => {
