@@ -54,7 +54,7 @@ export class KubeClient {
     return client
   }
 
-  async request(method: 'GET' | 'POST' | 'PUT', path: string, body?: JsonObject, timeoutMs?: number): Promise<HttpResponse> {
+  async request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: JsonObject, timeoutMs?: number): Promise<HttpResponse> {
     return httpRequest({
       agent: this.agent,
       port: this.port,
@@ -67,7 +67,7 @@ export class KubeClient {
   }
 
   /** Sends a request and parses the JSON answer; any status but `expected` throws. */
-  async json(method: 'GET' | 'POST' | 'PUT', path: string, expected: number, body?: JsonObject, timeoutMs?: number): Promise<JsonObject> {
+  async json(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, expected: number, body?: JsonObject, timeoutMs?: number): Promise<JsonObject> {
     const response = await this.request(method, path, body, timeoutMs)
     if (response.status !== expected) throw new UnexpectedKubeResponseError(`${method} ${path}: ${response.status} ${snippet(response.body)}`, response.status)
     return parseJsonBody(response, `${method} ${path}`) as JsonObject

@@ -57,7 +57,8 @@ export interface SwarmResult {
   readonly error?: string
 }
 
-async function docker(args: readonly string[], timeoutMs = 120_000): Promise<string> {
+/** Runs the docker CLI and returns its stdout; any failure is a SwarmUnavailableError. */
+export async function docker(args: readonly string[], timeoutMs = 120_000): Promise<string> {
   try {
     const { stdout } = await run('docker', [...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 })
     return stdout
@@ -67,30 +68,64 @@ async function docker(args: readonly string[], timeoutMs = 120_000): Promise<str
   }
 }
 
-/** Measures Swarm for each size in `sizes`; never throws (errors are in the result). */
-export async function benchSwarm(sizes: readonly number[], deadlineMsPerService: number): Promise<SwarmResult> {
+/** The local engine as a swarm manager, for the length of a benchmark. */
+export interface SwarmSession {
+  readonly version: string
+  readonly swarmNodes: number
+  /** How the swarm and the image were found or made, for the output. */
+  readonly notes: readonly string[]
+  /** True when openSwarm ran `docker swarm init`: close() then leaves the swarm. */
+  readonly initialisedHere: boolean
+  /** Leaves the swarm if openSwarm created it; safe to call more than once. */
+  close(): Promise<void>
+}
+
+/**
+ * Makes the engine a swarm manager (`docker swarm init --advertise-addr 127.0.0.1` unless it is
+ * one already) with the image `busybox-local` present. Throws SwarmUnavailableError, having left
+ * a swarm it created, when either cannot be had.
+ */
+export async function openSwarm(): Promise<SwarmSession> {
   const notes: string[] = []
-  let initialised = false
+  let initialisedHere = false
+  let closed = false
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    if (initialisedHere) await docker(['swarm', 'leave', '--force']).catch(() => undefined)
+  }
   try {
     const version = (await docker(['version', '--format', '{{.Server.Version}}'], 20_000)).trim()
     const state = (await docker(['info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}'], 20_000)).trim()
     if (!state.startsWith('active')) {
       await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1'])
-      initialised = true
+      initialisedHere = true
       notes.push('swarm initialised by the benchmark (docker swarm init --advertise-addr 127.0.0.1), left at the end')
     } else if (!state.endsWith('true')) {
       throw new SwarmUnavailableError('this engine is in a swarm but not a manager: cannot create services')
     } else notes.push('an existing swarm (left as it was)')
     const swarmNodes = (await docker(['node', 'ls', '--format', '{{.ID}}'])).trim().split('\n').filter((line) => line !== '').length
     notes.push(await ensureImage())
+    return { version, swarmNodes, notes, initialisedHere, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
+/** Measures Swarm for each size in `sizes`; never throws (errors are in the result). */
+export async function benchSwarm(sizes: readonly number[], deadlineMsPerService: number): Promise<SwarmResult> {
+  let session: SwarmSession | undefined
+  try {
+    session = await openSwarm()
     const services: SwarmServiceResult[] = []
     for (const replicas of sizes) services.push(await benchService(replicas, deadlineMsPerService))
-    return { system: 'Docker Swarm', version, notes, swarmNodes, services }
+    return { system: 'Docker Swarm', version: session.version, notes: session.notes, swarmNodes: session.swarmNodes, services }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    return { system: 'Docker Swarm', notes, services: [], error: message }
+    return { system: 'Docker Swarm', notes: session?.notes ?? [], services: [], error: message }
   } finally {
-    if (initialised) await docker(['swarm', 'leave', '--force']).catch(() => undefined)
+    await session?.close()
   }
 }
 
@@ -165,7 +200,7 @@ async function benchService(replicas: number, deadlineMs: number): Promise<Swarm
 }
 
 /** The desired-running tasks' current states, lower case ("running", "preparing", …). */
-async function taskStates(service: string): Promise<string[]> {
+export async function taskStates(service: string): Promise<string[]> {
   const out = await docker(['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}'])
   // CurrentState reads like "Running 3 seconds ago" or "Assigned less than a second ago".
   return out

@@ -51,7 +51,7 @@ function dataDirectory(value: string | undefined): string {
   return value ?? process.env['FLOTILLA_DATA'] ?? (process.getuid?.() === 0 ? '/var/lib/flotilla' : join(process.env['HOME'] ?? '.', '.flotilla'))
 }
 
-type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers' | 'crashBackoffInitialMs'>
+type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers' | 'crashBackoffInitialMs' | 'metricsPeriodMs'>
 
 /**
  * Timer overrides from the environment (tests and the lab use shorter ones), and the node agent
@@ -80,6 +80,8 @@ function daemonTuning(
   if (grace !== undefined && grace <= 2000) throw new UsageError(`--node-not-ready-grace-ms must be longer than the 2000 ms liveness beacon interval, got ${grace}`)
   if (grace !== undefined) tuning.nodeNotReadyGraceMs = grace
   if (eviction !== undefined) tuning.podEvictionTimeoutMs = eviction
+  const metricsPeriod = milliseconds('FLOTILLA_METRICS_PERIOD_MS', process.env['FLOTILLA_METRICS_PERIOD_MS'])
+  if (metricsPeriod !== undefined && metricsPeriod > 0) tuning.metricsPeriodMs = metricsPeriod
   const crashBackoff = milliseconds('--crash-backoff-initial-ms', flags['crash-backoff-initial-ms'] ?? process.env['FLOTILLA_CRASH_BACKOFF_INITIAL_MS'])
   if (crashBackoff !== undefined) tuning.crashBackoffInitialMs = crashBackoff
   if (process.env['FLOTILLA_CONTROLLERS'] === 'off') tuning.controllers = false

@@ -44,6 +44,9 @@ import { machineNodeFacts } from './agent/node-status.ts'
 import { podStreamTarget, proxyRequest, proxyUpgrade, type ProxyTarget } from './api/server/pod-stream-proxy.ts'
 import Docker from 'dockerode'
 import { RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
+import { MetricsApi } from './api/server/metrics-api.ts'
+import { NodeMetricsReader } from './api/server/node-metrics-store.ts'
+import { StoredPodMetrics } from './controllers/stored-pod-metrics.ts'
 import { ensureLocalImages } from '../../runtime/src/local-images.ts'
 import { ControllerManager, NODE_NOT_READY_GRACE_MS_DEFAULT, POD_EVICTION_TIMEOUT_MS_DEFAULT } from './controllers/manager/controller-manager.ts'
 import { EventRecorder } from './controllers/manager/event-recorder.ts'
@@ -96,6 +99,8 @@ export interface DaemonOptions {
   readonly runtime?: DaemonRuntime
   /** The agent's first CrashLoopBackOff delay (default 10 s, as Kubernetes). */
   readonly crashBackoffInitialMs?: number
+  /** Between the agent's metrics samples (default 15 s). */
+  readonly metricsPeriodMs?: number
   /** Gossip silence after which the leader marks a node NotReady (default 5000). */
   readonly nodeNotReadyGraceMs?: number
   /** How long pods stay on an unreachable node before they are evicted (default 5000). */
@@ -227,6 +232,7 @@ export class Daemon {
       objects: this.objects,
       serverAddress: `127.0.0.1:${config.apiPort}`,
       log: (line) => this.log(`api: ${line}`),
+      metrics: new MetricsApi({ objects: this.objects, records: new NodeMetricsReader({ backend, nowMs: () => this.clock.realtimeMs() }) }),
       // Streams of pods bound here; those of other nodes are proxied there before reaching the handler.
       podStreamsFor: () => {
         if (this.nodeAgent === undefined) throw serviceUnavailable(`node ${this.config.name} runs no container runtime (--runtime ${this.options.runtime ?? 'docker'}): pod logs, exec and port-forward are not available`)
@@ -532,7 +538,7 @@ export class Daemon {
     const runtime = this.options.runtime ?? 'docker'
     const internalIp = this.apiAddress().advertised.split(':')[0] ?? '127.0.0.1'
     if (runtime === 'docker') {
-      this.retryInBackground('start the node agent on Docker', () => this.startDockerAgent(client, internalIp))
+      this.retryInBackground('start the node agent on Docker', () => this.startDockerAgent(client, internalIp, backend))
     } else {
       const facts = localNodeFacts({
         name: this.config.name,
@@ -568,6 +574,7 @@ export class Daemon {
       selfNodeName: this.config.name,
       nodeNotReadyGraceMs: this.options.nodeNotReadyGraceMs ?? NODE_NOT_READY_GRACE_MS_DEFAULT,
       podEvictionTimeoutMs: this.options.podEvictionTimeoutMs ?? POD_EVICTION_TIMEOUT_MS_DEFAULT,
+      podMetrics: new StoredPodMetrics({ backend, nowMs: () => this.clock.realtimeMs() }),
     })
     this.controllerManager.start()
   }
@@ -576,7 +583,7 @@ export class Daemon {
    * The Docker agent: the local images it needs (built from busybox-static, never pulled), the
    * Node object with the engine's version, then the pod loop. Retried until it succeeds.
    */
-  private async startDockerAgent(client: ObjectClient, internalIp: string): Promise<void> {
+  private async startDockerAgent(client: ObjectClient, internalIp: string, backend: ObjectBackend): Promise<void> {
     if (this.nodeAgent !== undefined || this.stopped) return
     const log = (line: string): void => this.log(line)
     const runtime = new RuntimeDocker({ nodeName: this.config.name })
@@ -592,6 +599,10 @@ export class Daemon {
       objects: this.objects,
       client,
       dataDirectory: this.options.dataDirectory,
+      backend,
+      // Daemons sharing a machine (tests, the lab) would each report the whole machine.
+      nodeUsage: process.env['FLOTILLA_NODE_USAGE'] === 'containers' ? 'containers' : 'proc',
+      ...(this.options.metricsPeriodMs !== undefined ? { metricsPeriodMs: this.options.metricsPeriodMs } : {}),
       facts: () => facts,
       timers: this.timers,
       random: this.random,

@@ -60,7 +60,7 @@ if (!reachable && process.env['CI'] !== 'true') {
     if (!reachable) return
     const suffix = Math.random().toString(36).slice(2, 7)
     const [a, b] = [`dk${suffix}a`, `dk${suffix}b`] as const
-    const cluster = new DaemonCluster({ FLOTILLA_RUNTIME: 'docker', FLOTILLA_CRASH_BACKOFF_INITIAL_MS: '300' })
+    const cluster = new DaemonCluster({ FLOTILLA_RUNTIME: 'docker', FLOTILLA_CRASH_BACKOFF_INITIAL_MS: '300', FLOTILLA_METRICS_PERIOD_MS: '1000', FLOTILLA_NODE_USAGE: 'containers' })
     const work = mkdtempSync(join(tmpdir(), 'flotilla-docker-'))
     t.teardown(async () => {
       await cluster.destroy()
@@ -123,6 +123,20 @@ if (!reachable && process.env['CI'] !== 'true') {
         const ip = String(field(item, 'status', 'podIP'))
         t.equal((await httpText(`http://${ip}:8080/`)).trim(), `hello from ${name}`, `${name} serves on its pod IP ${ip}`)
       }
+    })
+
+    await t.test('kubectl top reads the agents\' container stats (metrics.k8s.io)', async (t) => {
+      const pods = await waitFor('metrics for both web pods', 30_000, async () => {
+        const result = await kubectl(a, ['top', 'pods', '-l', 'app=web', '--no-headers'])
+        const lines = result.stdout.split("\n").map((line) => line.trim()).filter((line) => /^web-/.test(line))
+        return result.code === 0 && lines.length === 2 ? lines : undefined
+      })
+      for (const line of pods) t.match(line, /^web-\S+\s+\d+m\s+\d+Mi$/, `a usage row: ${line}`)
+      const nodes = await waitFor('metrics for both nodes', 30_000, async () => {
+        const result = await kubectl(b, ['top', 'nodes', '--no-headers'])
+        return result.code === 0 && !result.stdout.includes('<unknown>') && result.stdout.trim().split('\n').length === 2 ? result.stdout : undefined
+      })
+      t.match(nodes, new RegExp(`^${a}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%`, 'm'))
     })
 
     await t.test('a crashing container backs off: CrashLoopBackOff, logs of the previous run', async (t) => {
@@ -214,6 +228,43 @@ if (!reachable && process.env['CI'] !== 'true') {
       t.pass('the mounted file changed with the ConfigMap')
       const readOnly = await kubectl(b, ['exec', 'configured', '--', 'sh', '-c', 'echo x > /etc/app/app.conf'])
       t.not(readOnly.code, 0, 'config map volumes are read-only')
+    })
+
+    await t.test('a persistentVolumeClaim gets a local volume on the pod\'s node and keeps its data', async (t) => {
+      await api('POST', '/api/v1/namespaces/default/persistentvolumeclaims', {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'data' },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } },
+      })
+      const writer = (name: string, command: string): Json => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          restartPolicy: 'Never',
+          containers: [{ name: 'main', image: IMAGE, command: ['sh', '-c', command], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+        },
+      })
+      await api('POST', '/api/v1/namespaces/default/pods', writer('store', 'echo kept > /data/file'))
+      const first = await waitFor('the writer to finish', 60_000, async () => {
+        const current = await pod('store')
+        return field(current, 'status', 'phase') === 'Succeeded' ? current : undefined
+      })
+      const claim = await api('GET', '/api/v1/namespaces/default/persistentvolumeclaims/data')
+      t.equal(field(claim, 'status', 'phase'), 'Bound', 'the claim was bound by the node that first used it')
+      const volume = await api('GET', `/api/v1/persistentvolumes/${String(field(claim, 'spec', 'volumeName'))}`)
+      t.equal(field(volume, 'spec', 'storageClassName'), 'local-path', 'the default class')
+      await api('POST', '/api/v1/namespaces/default/pods', writer('load', 'cat /data/file'))
+      const second = await waitFor('the reader to finish', 60_000, async () => {
+        const current = await pod('load')
+        return field(current, 'status', 'phase') === 'Succeeded' ? current : undefined
+      })
+      t.equal(field(second, 'spec', 'nodeName'), field(first, 'spec', 'nodeName'), 'the scheduler sent the second pod to the volume\'s node')
+      const logs = await kubectl(b, ['logs', 'load'])
+      t.equal(logs.stdout, 'kept\n', 'the data written by the first pod')
     })
 
     await t.test('a memory limit ends in OOMKilled', async (t) => {

@@ -1,7 +1,8 @@
 /**
  * The node agent as the daemon runs it: the pod loop (pod-agent.ts) over a container runtime,
  * with everything around it — the informers it reads (pods, config maps, secrets), the volume and
- * probe managers, the node status reporter, and the streams the API serves for local pods.
+ * probe managers, the node status reporter, the metrics sampler (metrics.k8s.io, the HPA), and
+ * the streams the API serves for local pods.
  *
  * One class for every runtime that runs pods for real or as a declared simulation (`docker`,
  * `hollow-runtime`): the agent does not know which it drives. The daemon's older `hollow` agent
@@ -10,9 +11,12 @@
 import { join } from 'node:path'
 import type { ContainerRuntime } from '../../../runtime/src/runtime.ts'
 import type { Random } from '../../../lib/random.ts'
-import type { Timers } from '../../../lib/timers.ts'
+import type { Timer, Timers } from '../../../lib/timers.ts'
 import type { ResourceRef } from '../api/server/object-store.ts'
-import type { ObjectStore } from '../api/server/object-store.ts'
+import type { ObjectBackend, ObjectStore } from '../api/server/object-store.ts'
+import { NodeMetricsWriter } from '../api/server/node-metrics-store.ts'
+import { MetricsSampler } from './metrics-sampler.ts'
+import { procNodeStatsReader } from './proc-stats.ts'
 import type { PodStreams } from '../api/streaming/pod-streams.ts'
 import type { JsonObject } from '../api/machinery/canonical.ts'
 import { nameOf, namespaceOf } from '../controllers/object-fields.ts'
@@ -23,9 +27,14 @@ import type { ObjectClient } from '../controllers/manager/object-client.ts'
 import { LocalPodStreams } from './local-pod-streams.ts'
 import type { NodeFacts } from './node-registration.ts'
 import { NodeStatusReporter } from './node-status.ts'
-import { PodAgent, informerConfigSources } from './pod-agent.ts'
+import { LocalPathProvisioner } from './local-path-provisioner.ts'
+import type { ConfigSources } from './container-env.ts'
+import { PodAgent, informerConfigSources, type PodVolumes } from './pod-agent.ts'
 import { ProbeManager } from './probes/probe-manager.ts'
 import { VolumeManager } from './volumes/volume-manager.ts'
+
+/** How often released local volumes are looked for. */
+const RECLAIM_INTERVAL_MS = 15_000
 
 const CONFIG_MAPS: ResourceRef = { group: '', resource: 'configmaps', kind: 'ConfigMap', apiVersion: 'v1', namespaced: true }
 const SECRETS: ResourceRef = { group: '', resource: 'secrets', kind: 'Secret', apiVersion: 'v1', namespaced: true }
@@ -45,6 +54,15 @@ export interface NodeAgentOptions {
   readonly log: (line: string) => void
   /** First CrashLoopBackOff delay (Kubernetes: 10 s); tests shorten it. */
   readonly crashBackoffInitialMs?: number
+  /** The store the node's metrics record goes to (the ObjectStore's backend). */
+  readonly backend: ObjectBackend
+  /** Between metrics samples (default 15 s, metrics-server's resolution). */
+  readonly metricsPeriodMs?: number
+  /**
+   * Where the node's own usage comes from: the machine's /proc (one daemon per machine), or the
+   * sum of its containers (several daemons sharing a machine, as in tests and the lab).
+   */
+  readonly nodeUsage?: 'proc' | 'containers'
 }
 
 export class NodeAgent {
@@ -52,6 +70,9 @@ export class NodeAgent {
   private readonly informers: Informer[]
   private readonly agent: PodAgent
   private readonly statusReporter: NodeStatusReporter
+  private readonly metricsSampler: MetricsSampler
+  private provisioner: LocalPathProvisioner | undefined
+  private reclaimTimer: Timer | undefined
   readonly streams: PodStreams
   private stopped = false
 
@@ -71,7 +92,7 @@ export class NodeAgent {
       recorder: new EventRecorder(client, { log }),
       pods,
       sources,
-      volumes: new VolumeManager({ rootDir: join(options.dataDirectory, 'agent'), sources }),
+      volumes: this.podVolumes(sources),
       probes: (probeOptions) => new ProbeManager(probeOptions),
       timers,
       log,
@@ -82,6 +103,37 @@ export class NodeAgent {
     secrets.addHandlers({ onAdd: changed('secret'), onUpdate: (_previous, object) => changed('secret')(object), onDelete: changed('secret') })
     this.statusReporter = new NodeStatusReporter({ client, runtime, facts: options.facts, timers, log })
     this.streams = new LocalPodStreams({ runtime, nodeName })
+    const metricsWriter = new NodeMetricsWriter({ backend: options.backend, nodeName })
+    this.metricsSampler = new MetricsSampler({
+      runtime,
+      nodeName,
+      timers,
+      log,
+      publish: (record) => metricsWriter.publish(record),
+      withdraw: () => metricsWriter.withdraw(),
+      ...(options.metricsPeriodMs !== undefined ? { periodMs: options.metricsPeriodMs } : {}),
+      ...(options.nodeUsage === 'proc' ? { readNodeStats: procNodeStatsReader() } : {}),
+    })
+  }
+
+  /**
+   * The volume manager, with persistentVolumeClaims provisioned on this node first (local-path:
+   * a directory under the data directory, bound to the claim the first time a pod uses it).
+   */
+  private podVolumes(sources: ConfigSources): PodVolumes {
+    const { options } = this
+    this.provisioner = new LocalPathProvisioner({ client: options.client, nodeName: options.nodeName, rootDir: join(options.dataDirectory, 'local-path'), log: options.log })
+    const provisioner = this.provisioner
+    const manager = new VolumeManager({ rootDir: join(options.dataDirectory, 'agent'), sources, persistentVolumePath: (pod, claim) => provisioner.pathOf(pod, claim) })
+    return {
+      setUp: async (pod) => {
+        await provisioner.ensureClaims(pod)
+        return manager.setUp(pod)
+      },
+      mountsFor: (pod, container, paths) => manager.mountsFor(pod, container, paths),
+      tearDown: (uid) => manager.tearDown(uid),
+      podsOnDisk: () => manager.podsOnDisk(),
+    }
   }
 
   /** Lists the informers, then runs the pod loop and the status reporter. */
@@ -90,12 +142,27 @@ export class NodeAgent {
     if (this.stopped) return
     this.agent.start()
     this.statusReporter.start()
+    this.metricsSampler.start()
+    this.scheduleReclaim()
+  }
+
+  /** Frees the local volumes of claims that are gone, now and then (Delete policy; Retain keeps). */
+  private scheduleReclaim(): void {
+    if (this.stopped) return
+    this.reclaimTimer = this.options.timers.after(RECLAIM_INTERVAL_MS, () => {
+      void this.provisioner
+        ?.reclaimReleased()
+        .catch((error: Error) => this.options.log(`local-path reclaim: ${error.message}`))
+        .finally(() => this.scheduleReclaim())
+    })
   }
 
   /** Stops acting; containers keep running (a restarted daemon adopts them). */
   async stop(): Promise<void> {
     this.stopped = true
     this.statusReporter.stop()
+    this.metricsSampler.stop()
+    this.reclaimTimer?.cancel()
     await this.agent.stop()
     for (const informer of this.informers) informer.stop()
     await this.options.runtime.close()

@@ -41,6 +41,7 @@ import type { EventRecorder } from '../controllers/manager/event-recorder.ts'
 import type { Informer } from '../controllers/manager/informer.ts'
 import type { ObjectClient } from '../controllers/manager/object-client.ts'
 import { WorkQueue } from '../controllers/manager/work-queue.ts'
+import { VolumeSetupError } from './volumes/volume-manager.ts'
 import { ContainerConfigError, expandContainerCommand, resolveContainerEnv, type ConfigSources } from './container-env.ts'
 import { containerSpecHash } from './container-hash.ts'
 import { CrashBackoff, type CrashBackoffOptions } from './crash-backoff.ts'
@@ -492,7 +493,7 @@ export class PodAgent {
     try {
       config = this.containerConfig(pod, spec, start, sandbox, volumePaths)
     } catch (error) {
-      if (error instanceof ContainerConfigError || (error as Error).name === 'VolumeSetupError') return failed('CreateContainerConfigError', (error as Error).message)
+      if (error instanceof ContainerConfigError || error instanceof VolumeSetupError) return failed('CreateContainerConfigError', (error as Error).message)
       throw error
     }
     // The back-off counts restart attempts, whether or not this one gets far.
