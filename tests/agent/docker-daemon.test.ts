@@ -8,7 +8,7 @@
 // Method: DaemonCluster processes on 127.0.0.1, the API over HTTPS, kubectl 1.20; pods pinned
 // with spec.nodeName; each wait polls with a deadline. Node names are unique per run and every
 // container labelled with them is removed at the end. No image is ever pulled.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { get as httpGet } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -17,7 +17,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { DaemonCluster } from '../cluster/daemon-cluster.ts'
-import { clusterEndpoints, field, httpsJson, kubectlAt, type Endpoint, type Json } from '../cluster/cluster-client.ts'
+import { KUBECTL, clusterEndpoints, field, httpsJson, kubectlAt, type Endpoint, type Json } from '../cluster/cluster-client.ts'
 
 const run = promisify(execFile)
 const IMAGE = 'flotilla/busybox:local'
@@ -123,6 +123,20 @@ if (!reachable && process.env['CI'] !== 'true') {
         const ip = String(field(item, 'status', 'podIP'))
         t.equal((await httpText(`http://${ip}:8080/`)).trim(), `hello from ${name}`, `${name} serves on its pod IP ${ip}`)
       }
+    })
+
+    await t.test('kubectl port-forward reaches a pod through the node that does not run it', async (t) => {
+      const pods = ((await api('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb'))['items'] ?? []) as Json[]
+      const target = pods[0]!
+      const runsOn = String(field(target, 'spec', 'nodeName'))
+      const via = runsOn === a ? b : a
+      const child = spawn(KUBECTL, ['--kubeconfig', at(via).kubeconfig, 'port-forward', `pod/${String(field(target, 'metadata', 'name'))}`, ':8080'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      t.teardown(() => void child.kill())
+      let output = ''
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const port = await waitFor('kubectl to listen', 30_000, async () => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1])
+      const body = await httpText(`http://127.0.0.1:${port}/`)
+      t.equal(body.trim(), `hello from ${String(field(target, 'metadata', 'name'))}`, `served through ${via} to the pod on ${runsOn}`)
     })
 
     await t.test('kubectl top reads the agents\' container stats (metrics.k8s.io)', async (t) => {
