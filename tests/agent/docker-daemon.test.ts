@@ -17,19 +17,11 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { DaemonCluster } from '../cluster/daemon-cluster.ts'
+import { engineUnavailable } from '../runtime/docker-engine.ts'
 import { KUBECTL, clusterEndpoints, field, httpsJson, kubectlAt, type Endpoint, type Json } from '../cluster/cluster-client.ts'
 
 const run = promisify(execFile)
 const IMAGE = 'flotilla/busybox:local'
-
-async function dockerReachable(): Promise<boolean> {
-  try {
-    await run('docker', ['info'], { timeout: 10_000 })
-    return true
-  } catch {
-    return false
-  }
-}
 
 function httpText(url: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -51,12 +43,13 @@ async function removeContainersOf(nodeNames: readonly string[]): Promise<void> {
   }
 }
 
-const reachable = await dockerReachable()
+const unavailable = await engineUnavailable()
+const reachable = unavailable === undefined
 if (!reachable && process.env['CI'] !== 'true') {
-  t.test('pods on the Docker engine through two daemons', { skip: 'Docker engine not reachable (run ./run setup --with docker); CI requires it' }, () => {})
+  t.test('pods on the Docker engine through two daemons', { skip: `${unavailable}; CI requires it` }, () => {})
 } else {
   t.test('pods on the Docker engine through two daemons', async (t) => {
-    t.ok(reachable, 'the Docker engine answers (CI sets it up)')
+    t.ok(reachable, unavailable ?? 'the Docker engine answers (CI sets it up)')
     if (!reachable) return
     const suffix = Math.random().toString(36).slice(2, 7)
     const [a, b] = [`dk${suffix}a`, `dk${suffix}b`] as const

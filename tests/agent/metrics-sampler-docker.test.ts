@@ -5,29 +5,21 @@
 // the sampler on real time; every container labelled with that node name is removed at the end.
 // Without a reachable engine the test skips, or fails when CI=true. Nothing is pulled.
 import { randomUUID } from 'node:crypto'
-import Docker from 'dockerode'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { TimersOs } from '../../lib/timers.ts'
-import { DOCKER_SOCKET_PATH, RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
+import { RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
 import { BUSYBOX_IMAGE, ensureLocalImages } from '../../runtime/src/local-images.ts'
 import { RUNTIME_LABELS } from '../../runtime/src/runtime.ts'
 import { MetricsSampler } from '../../node/src/agent/metrics-sampler.ts'
 import { procNodeStatsReader } from '../../node/src/agent/proc-stats.ts'
 import { MemoryObjectBackend } from '../../node/src/api/server/memory-backend.ts'
 import { NodeMetricsReader, NodeMetricsWriter, type NodeMetricsRecord } from '../../node/src/api/server/node-metrics-store.ts'
+import { engineUnavailable, testDocker } from '../runtime/docker-engine.ts'
 
-const docker = new Docker({ socketPath: DOCKER_SOCKET_PATH })
+const docker = testDocker
 const ONE_CORE = 1_000_000_000
 
-async function engineUnavailable(): Promise<string | undefined> {
-  try {
-    await docker.ping()
-    return undefined
-  } catch (error) {
-    return `the Docker engine at ${DOCKER_SOCKET_PATH} is unreachable (${(error as Error).message}); run ./run setup --with docker`
-  }
-}
 
 const unavailable = await engineUnavailable()
 if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailable)

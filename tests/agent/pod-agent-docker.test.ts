@@ -10,11 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import Docker from 'dockerode'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { TimersOs } from '../../lib/timers.ts'
-import { DOCKER_SOCKET_PATH, RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
+import { RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
 import { BUSYBOX_IMAGE, ensureLocalImages } from '../../runtime/src/local-images.ts'
 import { RUNTIME_LABELS } from '../../runtime/src/runtime.ts'
 import type { JsonObject } from '../../node/src/api/machinery/canonical.ts'
@@ -30,17 +29,10 @@ import { ObjectClient } from '../../node/src/controllers/manager/object-client.t
 import { listAt, objectAt, statusOf, uidOf } from '../../node/src/controllers/object-fields.ts'
 import { PODS } from '../../node/src/controllers/plan.ts'
 import { CONFIG_MAPS, FakeProbes, SECRETS, stateText } from './agent-world.ts'
+import { engineUnavailable, testDocker } from '../runtime/docker-engine.ts'
 
-const docker = new Docker({ socketPath: DOCKER_SOCKET_PATH })
+const docker = testDocker
 
-async function engineUnavailable(): Promise<string | undefined> {
-  try {
-    await docker.ping()
-    return undefined
-  } catch (error) {
-    return `the Docker engine at ${DOCKER_SOCKET_PATH} is unreachable (${(error as Error).message}); run ./run setup --with docker`
-  }
-}
 
 const unavailable = await engineUnavailable()
 if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailable)

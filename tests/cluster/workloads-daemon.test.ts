@@ -8,57 +8,17 @@
 // with the cluster CA and a bearer token from `flotilla kubeconfig`; every wait polls with a
 // deadline. Failover times are measured and logged, never asserted.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { request as httpsRequest } from 'node:https'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
+import { KUBECTL, clusterEndpoints, field, httpsJson, type Json } from './cluster-client.ts'
 import { DaemonCluster } from './daemon-cluster.ts'
 
-const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
-const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
 const run = promisify(execFile)
 const NAMES = ['a', 'b', 'c']
-
-interface Endpoint {
-  readonly server: string
-  readonly ca: string
-  readonly token: string
-  readonly kubeconfig: string
-}
-
-interface Json {
-  [key: string]: unknown
-}
-
-function httpsJson(endpoint: Endpoint, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Json }> {
-  return new Promise((resolvePromise, reject) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${endpoint.token}`, accept: 'application/json' }
-    if (body !== undefined) headers['content-type'] = contentType
-    const request = httpsRequest(`${endpoint.server}${path}`, { ca: endpoint.ca, method, headers, timeout: 5000 }, (response) => {
-      let text = ''
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()))
-      response.on('end', () => {
-        try {
-          resolvePromise({ status: response.statusCode ?? 0, json: JSON.parse(text) as Json })
-        } catch (error) {
-          reject(error as Error)
-        }
-      })
-    })
-    request.on('timeout', () => request.destroy(new Error(`${method} ${path} timed out`)))
-    request.on('error', reject)
-    request.end(body === undefined ? undefined : JSON.stringify(body))
-  })
-}
-
-function field(object: unknown, ...path: string[]): unknown {
-  let value = object
-  for (const key of path) value = typeof value === 'object' && value !== null ? (value as Json)[key] : undefined
-  return value
-}
 
 function readyStatus(node: Json): string | undefined {
   const conditions = (field(node, 'status', 'conditions') ?? []) as Json[]
@@ -89,18 +49,7 @@ t.test('workloads on a 3-node cluster: scheduling, hollow pods, node failure, le
     if (t.passing()) return
     for (const name of NAMES) console.error(`--- ${name}\n${cluster.output(name).split('\n').slice(-40).join('\n')}`)
   })
-  const endpoints = new Map<string, Endpoint>()
-  for (const name of NAMES) {
-    const { stdout } = await run(process.execPath, [CLI, 'kubeconfig', '--data', cluster.dataDirectory(name)])
-    const kubeconfig = join(work, `${name}.kubeconfig`)
-    writeFileSync(kubeconfig, stdout)
-    endpoints.set(name, {
-      server: /server: (https:\/\/\S+)/.exec(stdout)![1]!,
-      ca: Buffer.from(/certificate-authority-data: (\S+)/.exec(stdout)![1]!, 'base64').toString(),
-      token: /token: (\S+)/.exec(stdout)![1]!,
-      kubeconfig,
-    })
-  }
+  const endpoints = await clusterEndpoints(cluster, NAMES, work)
   /** A request through the first running node that answers (retrying through an election). */
   const api = async (method: string, path: string, body?: unknown, contentType?: string): Promise<Json> => {
     for (const name of NAMES) {

@@ -9,7 +9,6 @@
 import { randomUUID } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 
-import Docker from 'dockerode'
 import t, { type Test } from 'tap'
 
 import { FrameParser, demultiplex, type FrameStream } from '../../runtime/src/docker/frames.ts'
@@ -18,23 +17,15 @@ import { dockerObjectName, sanitizeNamePart } from '../../runtime/src/docker/nam
 import { bindFromMount, resourceLimits } from '../../runtime/src/docker/specs.ts'
 import { containerStatsFrom } from '../../runtime/src/docker/stats.ts'
 import { CANNOT_RUN_REASON, containerStatusFrom } from '../../runtime/src/docker/status.ts'
-import { DOCKER_SOCKET_PATH, RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
+import { RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
 import { msFromRfc3339, rfc3339NanoFromMs } from '../../runtime/src/log-lines.ts'
 import { ensureLocalImages } from '../../runtime/src/local-images.ts'
 import { RUNTIME_LABELS, RuntimeError, RuntimeUnavailableError } from '../../runtime/src/runtime.ts'
 import { containerConfig, exitedStatus, runtimeCompliance, sandboxConfig, startScript, textOf, type RuntimeFixture } from './runtime-compliance.ts'
+import { engineUnavailable, testDocker } from './docker-engine.ts'
 
-const docker = new Docker({ socketPath: DOCKER_SOCKET_PATH })
+const docker = testDocker
 
-/** Why the engine cannot be used, or undefined when it can. */
-async function engineUnavailable(): Promise<string | undefined> {
-  try {
-    await docker.ping()
-    return undefined
-  } catch (error) {
-    return `the Docker engine at ${DOCKER_SOCKET_PATH} is unreachable (${(error as Error).message}); run ./run setup --with docker`
-  }
-}
 
 function dockerFixture(): RuntimeFixture & { readonly nodeNames: Set<string> } {
   const nodeNames = new Set<string>()

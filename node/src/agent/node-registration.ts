@@ -126,23 +126,33 @@ export function nodeStatus(facts: NodeFacts, previous: JsonObject | undefined, n
     capacity,
     allocatable: { ...capacity },
     conditions: healthyNodeConditions(previous, nowText),
-    addresses: [
-      { type: 'InternalIP', address: facts.internalIp },
-      { type: 'Hostname', address: facts.name },
-    ],
+    addresses: nodeAddresses(facts),
     daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
-    nodeInfo: {
-      machineID: facts.machineId ?? '',
-      systemUUID: facts.machineId ?? '',
-      bootID: facts.bootId ?? '',
-      kernelVersion: facts.kernelVersion,
-      osImage: facts.osImage,
-      containerRuntimeVersion: facts.containerRuntimeVersion,
-      kubeletVersion: KUBELET_VERSION,
-      kubeProxyVersion: KUBELET_VERSION,
-      operatingSystem: 'linux',
-      architecture: facts.architecture,
-    },
+    nodeInfo: nodeInfo(facts),
+  }
+}
+
+/** The Node's `status.addresses`. */
+export function nodeAddresses(facts: NodeFacts): JsonObject[] {
+  return [
+    { type: 'InternalIP', address: facts.internalIp },
+    { type: 'Hostname', address: facts.name },
+  ]
+}
+
+/** The Node's `status.nodeInfo`, as the kubelet reports it. */
+export function nodeInfo(facts: NodeFacts): JsonObject {
+  return {
+    machineID: facts.machineId ?? '',
+    systemUUID: facts.machineId ?? '',
+    bootID: facts.bootId ?? '',
+    kernelVersion: facts.kernelVersion,
+    osImage: facts.osImage,
+    containerRuntimeVersion: facts.containerRuntimeVersion,
+    kubeletVersion: KUBELET_VERSION,
+    kubeProxyVersion: KUBELET_VERSION,
+    operatingSystem: 'linux',
+    architecture: facts.architecture,
   }
 }
 

@@ -21,7 +21,7 @@ import { healthyNodeConditions } from '../controllers/manager/node-conditions.ts
 import type { ObjectClient } from '../controllers/manager/object-client.ts'
 import { NODES } from '../controllers/manager/shared-informers.ts'
 import { equalIgnoringNullFields, formatTime, listAt, statusOf } from '../controllers/object-fields.ts'
-import { KUBELET_VERSION, localNodeFacts, type NodeFacts } from './node-registration.ts'
+import { localNodeFacts, nodeAddresses, nodeInfo, type NodeFacts } from './node-registration.ts'
 
 /** What the node keeps back from pods. */
 export interface NodeReserves {
@@ -96,23 +96,9 @@ export function agentNodeStatus(input: { facts: NodeFacts; images: readonly Imag
     capacity,
     allocatable,
     conditions,
-    addresses: [
-      { type: 'InternalIP', address: facts.internalIp },
-      { type: 'Hostname', address: facts.name },
-    ],
+    addresses: nodeAddresses(facts),
     daemonEndpoints: before['daemonEndpoints'] ?? { kubeletEndpoint: { Port: 0 } },
-    nodeInfo: {
-      machineID: facts.machineId ?? '',
-      systemUUID: facts.machineId ?? '',
-      bootID: facts.bootId ?? '',
-      kernelVersion: facts.kernelVersion,
-      osImage: facts.osImage,
-      containerRuntimeVersion: facts.containerRuntimeVersion,
-      kubeletVersion: KUBELET_VERSION,
-      kubeProxyVersion: KUBELET_VERSION,
-      operatingSystem: 'linux',
-      architecture: facts.architecture,
-    },
+    nodeInfo: nodeInfo(facts),
     images: nodeImages(input.images),
   }
 }
