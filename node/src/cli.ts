@@ -10,6 +10,7 @@
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
  *   flotilla kubeconfig [--data DIR]   print a kubeconfig for kubectl against this node
+ *   flotilla lab up|status|kubeconfig|down   a multi-host lab on this machine (root; see chaos/src/lab/cli.ts)
  *
  * The Kubernetes verbs (their usage lines come from kubectl/run-verb.ts) talk to the cluster
  * through the kubeconfig, failing over to another node when one is down. The daemon code is
@@ -26,7 +27,7 @@ import type { Daemon, DaemonStatus } from './daemon.ts'
 import { freePort } from './free-port.ts'
 import { KUBECTL_VERBS, kubectlUsage, runKubectlVerb } from './kubectl/run-verb.ts'
 
-const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 12).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
+const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 13).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
 
 /** Loads the daemon (libp2p, Raft, LevelDB) only for the commands that run one. */
 async function newDaemon(options: ConstructorParameters<typeof Daemon>[0]): Promise<Daemon> {
@@ -160,6 +161,11 @@ function printStatus(status: DaemonStatus): void {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
+  if (command === 'lab') {
+    // The multi-host lab (chaos/src/lab): loaded only for this command.
+    const { runLabCommand } = await import('../../chaos/src/lab/cli.ts')
+    process.exit(await runLabCommand(rest))
+  }
   if (command !== undefined && KUBECTL_VERBS.has(command)) {
     // The verbs print their own errors, kubectl-style, and exit 1 on any failure.
     process.exit(await runKubectlVerb(command, rest))
