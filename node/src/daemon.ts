@@ -43,7 +43,7 @@ import { NodeAgent } from './agent/node-agent.ts'
 import { machineNodeFacts } from './agent/node-status.ts'
 import { podStreamTarget, proxyRequest, proxyUpgrade, type ProxyTarget } from './api/server/pod-stream-proxy.ts'
 import Docker from 'dockerode'
-import { RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
+import { DOCKER_SOCKET_PATH, RuntimeDocker } from '../../runtime/src/docker-runtime.ts'
 import { MetricsApi } from './api/server/metrics-api.ts'
 import { NodeMetricsReader } from './api/server/node-metrics-store.ts'
 import { StoredPodMetrics } from './controllers/stored-pod-metrics.ts'
@@ -586,9 +586,10 @@ export class Daemon {
   private async startDockerAgent(client: ObjectClient, internalIp: string, backend: ObjectBackend): Promise<void> {
     if (this.nodeAgent !== undefined || this.stopped) return
     const log = (line: string): void => this.log(line)
-    const runtime = new RuntimeDocker({ nodeName: this.config.name })
+    const socketPath = dockerSocketPath()
+    const runtime = new RuntimeDocker({ nodeName: this.config.name, socketPath })
     const version = await runtime.version()
-    await ensureLocalImages(new Docker())
+    await ensureLocalImages(new Docker({ socketPath }))
     const facts = machineNodeFacts({ name: this.config.name, zone: this.config.zone, runtimeVersion: version, dataDirectory: this.options.dataDirectory, internalIp })
     await registerNode(client, facts, formatTime(this.clock.realtimeMs()))
     if (this.stopped) return
@@ -869,4 +870,16 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   const text = JSON.stringify(body, (_key, value: unknown) => (value instanceof Uint8Array ? new TextDecoder().decode(value) : value))
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   response.end(text)
+}
+
+/**
+ * The Docker engine's socket: FLOTILLA_DOCKER_SOCKET, else a `unix://` DOCKER_HOST, else the
+ * default (/var/run/docker.sock). The lab gives each emulated host's daemon its host's engine.
+ */
+function dockerSocketPath(): string {
+  const explicit = process.env['FLOTILLA_DOCKER_SOCKET']
+  if (explicit !== undefined && explicit !== '') return explicit
+  const host = process.env['DOCKER_HOST']
+  if (host !== undefined && host.startsWith('unix://')) return host.slice('unix://'.length)
+  return DOCKER_SOCKET_PATH
 }
