@@ -29,6 +29,7 @@ import { checkNameMatches, checkNamespaceMatches, validateNewObjectMeta, validat
 import { metadataOf, type ResourceRef } from './object-store.ts'
 import { afterWrite, type WriteContext, type WriteRequest } from './object-writes.ts'
 import { decodeBody, readBodyText } from './request-body.ts'
+import { createWithServiceIp } from './service-ip-allocator.ts'
 import { dryRunOf } from './request-options.ts'
 import { sendJson } from './responses.ts'
 
@@ -115,5 +116,5 @@ async function createApplied(context: WriteContext, target: WriteRequest, name: 
   const defaulted = await admitDefaultStorageClass(context.objects, resource, admit(resource, isNamespaceResource(resource) ? prepareNamespaceForCreate(object) : object))
   const namespace = resource.namespaced ? target.namespace : undefined
   if (namespace !== undefined) await requireActiveNamespace(context.objects, namespace, resource, name)
-  return context.objects.create(resource, namespace, defaulted, { dryRun })
+  return createWithServiceIp(context.objects, resource, namespace, defaulted, { dryRun })
 }

@@ -38,6 +38,13 @@ export interface ResourceRef extends GroupResource {
   readonly namespaced: boolean
 }
 
+/** A server-owned key written with an object's create, if its modRevision still matches (0: absent). */
+export interface KeyClaim {
+  readonly key: string
+  readonly value: Uint8Array
+  readonly ifModRevision: number
+}
+
 export interface StoredObject {
   readonly object: JsonObject
   readonly modRevision: number
@@ -195,9 +202,12 @@ export class ObjectStore {
   /**
    * Creates `object`; the server owns uid, creationTimestamp, generation and resourceVersion, and
    * a new object is never being deleted. With `dryRun` nothing is written and the object is
-   * returned as it would be stored.
+   * returned as it would be stored. `claims` are server-owned keys (allocations such as a
+   * Service's cluster IP, service-ip-allocator.ts) written in the same transaction as the object,
+   * each only if its key still has the expected modRevision; when one does not, nothing is
+   * written and the create fails with 409 Conflict (the allocator retries).
    */
-  async create(resource: ResourceRef, namespace: string | undefined, object: JsonObject, options: { dryRun?: boolean } = {}): Promise<JsonObject> {
+  async create(resource: ResourceRef, namespace: string | undefined, object: JsonObject, options: { dryRun?: boolean; claims?: readonly KeyClaim[] } = {}): Promise<JsonObject> {
     const { deletionTimestamp: _deletionTimestamp, deletionGracePeriodSeconds: _gracePeriod, ...metadata } = metadataOf(object)
     const name = String(metadata['name'])
     const stored: JsonObject = {
@@ -218,9 +228,30 @@ export class ObjectStore {
       return { ...dropNulls(stored), kind: resource.kind, apiVersion: resource.apiVersion }
     }
     const value = encodeForStorage(stored)
+    const claims = options.claims ?? []
+    if (claims.length > 0) {
+      const result = await this.backend.write({
+        op: 'txn',
+        compares: [{ key, modRevision: 0 }, ...claims.map((claim) => ({ key: claim.key, modRevision: claim.ifModRevision }))],
+        success: [{ op: 'put', key, value }, ...claims.map((claim) => ({ op: 'put' as const, key: claim.key, value: claim.value }))],
+        failure: [],
+      })
+      if (!result.ok || !('succeeded' in result)) throw new Error(`store refused a create transaction: ${JSON.stringify(result)}`)
+      if (!result.succeeded) throw this.backend.get(key) === undefined ? conflict(resource, name) : alreadyExists(resource, name)
+      return decodeObject(resource, { key, value, createRevision: result.revision, modRevision: result.revision, version: 1 })
+    }
     const result = await this.backend.write({ op: 'put', key, value, ifModRevision: 0 })
     if (!result.ok) throw alreadyExists(resource, name)
     return decodeObject(resource, { key, value, createRevision: result.revision, modRevision: result.revision, version: 1 })
+  }
+
+  /**
+   * The server-owned keys under `prefix` (outside the object key space, e.g. allocation claims),
+   * behind a read barrier.
+   */
+  async claimsUnder(prefix: string): Promise<readonly KeyValue[]> {
+    await this.backend.readBarrier()
+    return this.backend.range(prefix).items
   }
 
   /**

@@ -28,6 +28,7 @@ import { PATCHERS, type PlainPatchType } from './patchers.ts'
 import { checkTypeMeta, readBodyText, readObjectBody } from './request-body.ts'
 import { dryRunOf } from './request-options.ts'
 import { sendJson } from './responses.ts'
+import { createWithServiceIp } from './service-ip-allocator.ts'
 
 /** Suffixes for generateName; not replayed, so entropy-seeded. */
 const NAME_RANDOM = randomFromEntropy()
@@ -69,7 +70,7 @@ export async function createObject(context: WriteContext, target: WriteRequest):
     await requireActiveNamespace(context.objects, namespace, resource, name)
     await admitQuota(context.objects, resource, namespace, name, defaulted)
   }
-  sendJson(response, 201, await context.objects.create(resource, namespace, record(undefined, defaulted), { dryRun }))
+  sendJson(response, 201, await createWithServiceIp(context.objects, resource, namespace, record(undefined, defaulted), { dryRun }))
 }
 
 /** PUT: replaces the object with the body (a resourceVersion in it must match). */
