@@ -150,3 +150,31 @@ t.test('parallel creates never share an address, even from a tiny range', async 
   const error = await create(6).then(() => undefined, (e: unknown) => e)
   t.match(String((error as Error).message), /exhausted/, 'an exhausted range is a clear error')
 })
+
+t.test('NodePort Services get free node ports of 30000–32767; requested ones are checked; deletes release them', async (t) => {
+  const api = await startApi()
+  t.teardown(() => api.close())
+  const nodePortsOf = (body: Record<string, unknown>): unknown[] => ((specOf(body)['ports'] ?? []) as Record<string, unknown>[]).map((port) => port['nodePort'])
+  const two = await api.request('POST', SERVICES, serviceBody('two', { type: 'NodePort', ports: [{ name: 'http', port: 80 }, { name: 'https', port: 443 }] }))
+  t.equal(two.status, 201, JSON.stringify(two.body))
+  const ports = nodePortsOf(two.body)
+  t.equal(ports.length, 2)
+  t.ok(ports.every((port) => typeof port === 'number' && port >= 30000 && port <= 32767), `allocated in range: ${JSON.stringify(ports)}`)
+  t.not(ports[0], ports[1], 'distinct ports')
+  const claims = (await api.objects.claimsUnder('/registry/flotilla/nodeports/')).map((item) => Number(item.key.split('/').pop()))
+  t.same(claims.sort(), [...(ports as number[])].sort(), 'each port claimed in the create')
+
+  const taken = await api.request('POST', SERVICES, serviceBody('taken', { type: 'NodePort', ports: [{ port: 80, nodePort: ports[0] }] }))
+  t.equal(taken.status, 422)
+  t.match(String(taken.body['message']), /spec\.ports\[0\]\.nodePort.*provided port is already allocated/)
+  const outside = await api.request('POST', SERVICES, serviceBody('outside', { type: 'NodePort', ports: [{ port: 80, nodePort: 8080 }] }))
+  t.equal(outside.status, 422)
+
+  const clusterIpOnly = await api.request('POST', SERVICES, serviceBody('plain'))
+  t.equal(nodePortsOf(clusterIpOnly.body)[0], undefined, 'a ClusterIP Service gets no node port')
+
+  t.equal((await api.request('DELETE', `${SERVICES}/two`)).status, 200)
+  const reuse = await api.request('POST', SERVICES, serviceBody('reuse', { type: 'NodePort', ports: [{ port: 80, nodePort: ports[0] }] }))
+  t.equal(reuse.status, 201, 'the deleted Service\'s port is free again')
+  t.same(nodePortsOf(reuse.body), [ports[0]])
+})

@@ -17,8 +17,13 @@
  * address; a requested address must lie in the range (not its network or broadcast address) and
  * be free, else 422 Invalid on `spec.clusterIPs[0]`; otherwise a random free address is chosen.
  *
- * Not covered: re-allocation when an update changes the type from ExternalName to ClusterIP (the
- * update keeps what the client sent), IPv6/dual-stack, a configurable range.
+ * NodePorts work the same way: NodePort and LoadBalancer Services get a free port of 30000–32767
+ * for every port without one, each claimed under `/registry/flotilla/nodeports/<port>` in the
+ * create's transaction; a requested port must be in the range and free (422 on
+ * `spec.ports[i].nodePort`, kube-apiserver's message).
+ *
+ * Not covered: re-allocation when an update changes the type from ExternalName to ClusterIP or
+ * NodePort (the update keeps what the client sent), IPv6/dual-stack, configurable ranges.
  */
 import { randomFromEntropy, type Random } from '../../../../lib/random.ts'
 import { isJsonObject, type JsonObject } from '../machinery/canonical.ts'
@@ -29,6 +34,9 @@ import { metadataOf, objectKey, type KeyClaim, type ObjectStore, type ResourceRe
 /** The default service CIDR (kube-apiserver's --service-cluster-ip-range default is 10.0.0.0/24; ours is kubeadm's). */
 export const SERVICE_CIDR = '10.96.0.0/12'
 export const SERVICE_IP_CLAIMS_PREFIX = '/registry/flotilla/serviceips/'
+export const NODE_PORT_CLAIMS_PREFIX = '/registry/flotilla/nodeports/'
+/** kube-apiserver's --service-node-port-range default. */
+export const NODE_PORT_RANGE = { first: 30000, last: 32767 } as const
 
 /** Creates that lose the race for an address this many times in a row give up with 500. */
 const ALLOCATION_ATTEMPTS_MAX = 16
@@ -97,18 +105,77 @@ function allocationError(service: JsonObject, ip: string, why: string): ApiError
 }
 
 /** The addresses held now: by Services (the truth) and by claim keys (for their modRevisions). */
-async function currentAllocations(objects: ObjectStore, services: ResourceRef): Promise<{ held: Set<number>; claimRevisions: Map<number, number> }> {
+async function currentAllocations(
+  objects: ObjectStore,
+  services: ResourceRef,
+): Promise<{ held: Set<number>; claimRevisions: Map<number, number>; heldPorts: Set<number>; portClaimRevisions: Map<number, number> }> {
   const held = new Set<number>()
+  const heldPorts = new Set<number>()
   for (const service of (await objects.list(services, undefined)).items) {
     const ip = parseIpv4(String(specOf(service)['clusterIP'] ?? ''))
     if (ip !== undefined) held.add(ip)
+    for (const port of portsOf(service)) if (typeof port['nodePort'] === 'number') heldPorts.add(port['nodePort'])
   }
   const claimRevisions = new Map<number, number>()
   for (const item of await objects.claimsUnder(SERVICE_IP_CLAIMS_PREFIX)) {
     const ip = parseIpv4(item.key.slice(SERVICE_IP_CLAIMS_PREFIX.length))
     if (ip !== undefined) claimRevisions.set(ip, item.modRevision)
   }
-  return { held, claimRevisions }
+  const portClaimRevisions = new Map<number, number>()
+  for (const item of await objects.claimsUnder(NODE_PORT_CLAIMS_PREFIX)) {
+    const port = Number(item.key.slice(NODE_PORT_CLAIMS_PREFIX.length))
+    if (Number.isInteger(port)) portClaimRevisions.set(port, item.modRevision)
+  }
+  return { held, claimRevisions, heldPorts, portClaimRevisions }
+}
+
+function portsOf(service: JsonObject): JsonObject[] {
+  const ports = specOf(service)['ports']
+  return Array.isArray(ports) ? ports.filter(isJsonObject) : []
+}
+
+/** The ports of a NodePort or LoadBalancer Service, or undefined for other types. */
+function nodePortRequests(service: JsonObject): JsonObject[] | undefined {
+  const type = specOf(service)['type']
+  return type === 'NodePort' || type === 'LoadBalancer' ? portsOf(service) : undefined
+}
+
+/**
+ * The Service's ports with a node port each: requested ones checked (range, free, not twice),
+ * missing ones drawn at random from the free ports. `allocated` lists every port to claim.
+ * @throws ApiError 422 for a requested port out of range or taken; 500 when the range is full.
+ */
+function allocateNodePorts(service: JsonObject, ports: readonly JsonObject[], held: ReadonlySet<number>, random: Random): { ports: JsonObject[]; allocated: number[] } {
+  const name = String(metadataOf(service)['name'] ?? '')
+  const taken = new Set(held)
+  const allocated: number[] = []
+  const result: JsonObject[] = ports.map((port) => ({ ...port }))
+  result.forEach((port, index) => {
+    const requested = port['nodePort']
+    if (requested === undefined || requested === null || requested === 0) return
+    const field = `spec.ports[${index}].nodePort`
+    if (typeof requested !== 'number' || requested < NODE_PORT_RANGE.first || requested > NODE_PORT_RANGE.last) {
+      throw invalid({ group: '', kind: 'Service' }, name, [fieldInvalid(field, requested, `provided port is not in the valid range. The range of valid ports is ${NODE_PORT_RANGE.first}-${NODE_PORT_RANGE.last}`)])
+    }
+    if (taken.has(requested)) throw invalid({ group: '', kind: 'Service' }, name, [fieldInvalid(field, requested, 'provided port is already allocated')])
+    taken.add(requested)
+    allocated.push(requested)
+  })
+  const size = NODE_PORT_RANGE.last - NODE_PORT_RANGE.first + 1
+  for (const port of result) {
+    if (typeof port['nodePort'] === 'number' && port['nodePort'] !== 0) continue
+    const start = random.int(0, size)
+    let chosen: number | undefined
+    for (let i = 0; i < size && chosen === undefined; i++) {
+      const candidate = NODE_PORT_RANGE.first + ((start + i) % size)
+      if (!taken.has(candidate)) chosen = candidate
+    }
+    if (chosen === undefined) throw internalError(`failed to allocate a node port: the range ${NODE_PORT_RANGE.first}-${NODE_PORT_RANGE.last} is exhausted`)
+    taken.add(chosen)
+    allocated.push(chosen)
+    port['nodePort'] = chosen
+  }
+  return { ports: result, allocated }
 }
 
 /** A random free address of `range`, or undefined when every one is held. */
@@ -145,42 +212,46 @@ export async function createWithServiceIp(
 ): Promise<JsonObject> {
   if (!isServiceResource(resource)) return objects.create(resource, namespace, object, options)
   const request = requestOf(object)
-  if (!request.wants) return objects.create(resource, namespace, object, options)
+  const portRequests = nodePortRequests(object)
+  if (!request.wants && portRequests === undefined) return objects.create(resource, namespace, object, options)
   const range = allocator.range ?? DEFAULT_RANGE
   const random = allocator.random ?? SHARED_RANDOM
   let requested: number | undefined
-  if (request.requested !== '') {
+  if (request.wants && request.requested !== '') {
     requested = parseIpv4(request.requested)
     if (requested === undefined || requested < range.firstUsable || requested > range.lastUsable) {
       throw allocationError(object, request.requested, `provided IP is not in the valid range. The range of valid IPs is ${range.cidr}`)
     }
   }
   for (let attempt = 1; ; attempt++) {
-    const { held, claimRevisions } = await currentAllocations(objects, resource)
-    let ip: number
-    if (requested !== undefined) {
-      if (held.has(requested)) throw allocationError(object, request.requested, 'provided IP is already allocated')
-      ip = requested
-    } else {
-      const free = pickFree(range, held, random)
-      if (free === undefined) throw internalError(`failed to allocate a cluster IP: the range ${range.cidr} is exhausted`)
-      ip = free
-    }
-    const address = formatIpv4(ip)
-    const spec = specOf(object)
-    const withIp: JsonObject = {
-      ...object,
-      spec: { ...spec, clusterIP: address, clusterIPs: [address], ipFamilies: spec['ipFamilies'] ?? ['IPv4'], ipFamilyPolicy: spec['ipFamilyPolicy'] ?? 'SingleStack' },
-    }
-    if (options.dryRun === true) return objects.create(resource, namespace, withIp, options)
+    const { held, claimRevisions, heldPorts, portClaimRevisions } = await currentAllocations(objects, resource)
     const metadata = metadataOf(object)
-    const claim: KeyClaim = {
-      key: `${SERVICE_IP_CLAIMS_PREFIX}${address}`,
-      value: encoder.encode(JSON.stringify({ namespace: namespace ?? 'default', name: String(metadata['name'] ?? ''), service: objectKey(resource, namespace, String(metadata['name'] ?? '')) })),
-      ifModRevision: claimRevisions.get(ip) ?? 0,
+    const claimValue = encoder.encode(JSON.stringify({ namespace: namespace ?? 'default', name: String(metadata['name'] ?? ''), service: objectKey(resource, namespace, String(metadata['name'] ?? '')) }))
+    const claims: KeyClaim[] = []
+    let spec = specOf(object)
+    if (request.wants) {
+      let ip: number
+      if (requested !== undefined) {
+        if (held.has(requested)) throw allocationError(object, request.requested, 'provided IP is already allocated')
+        ip = requested
+      } else {
+        const free = pickFree(range, held, random)
+        if (free === undefined) throw internalError(`failed to allocate a cluster IP: the range ${range.cidr} is exhausted`)
+        ip = free
+      }
+      const address = formatIpv4(ip)
+      spec = { ...spec, clusterIP: address, clusterIPs: [address], ipFamilies: spec['ipFamilies'] ?? ['IPv4'], ipFamilyPolicy: spec['ipFamilyPolicy'] ?? 'SingleStack' }
+      claims.push({ key: `${SERVICE_IP_CLAIMS_PREFIX}${address}`, value: claimValue, ifModRevision: claimRevisions.get(ip) ?? 0 })
     }
+    if (portRequests !== undefined) {
+      const ports = allocateNodePorts(object, portRequests, heldPorts, random)
+      spec = { ...spec, ports: ports.ports }
+      for (const port of ports.allocated) claims.push({ key: `${NODE_PORT_CLAIMS_PREFIX}${port}`, value: claimValue, ifModRevision: portClaimRevisions.get(port) ?? 0 })
+    }
+    const allocated: JsonObject = { ...object, spec }
+    if (options.dryRun === true) return objects.create(resource, namespace, allocated, options)
     try {
-      return await objects.create(resource, namespace, withIp, { ...options, claims: [claim] })
+      return await objects.create(resource, namespace, allocated, { ...options, claims })
     } catch (error) {
       const lostRace = error instanceof ApiError && error.code === 409 && error.reason === 'Conflict'
       if (!lostRace) throw error
