@@ -5,7 +5,8 @@
  *   flotilla init  [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
  *   flotilla join TOKEN [--data DIR] [--name NAME] [--zone ZONE] [--listen MULTIADDR] [--api-port N] [--kube-listen HOST:PORT] [--mdns]
  *   flotilla start [--data DIR]        restart a node from its data directory (no rejoin)
- *     (init, join, start: --runtime docker|hollow|none  --crash-backoff-initial-ms N  --node-not-ready-grace-ms N  --pod-eviction-timeout-ms N)
+ *     (init, join, start: --runtime docker|hollow|none  --crash-backoff-initial-ms N  --node-not-ready-grace-ms N  --pod-eviction-timeout-ms N
+ *      --pod-network bridge|overlay  --overlay host-gw|vxlan  --underlay-ip IP)
  *   flotilla status [--data DIR] [-o json]
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
@@ -27,7 +28,7 @@ import type { Daemon, DaemonStatus } from './daemon.ts'
 import { freePort } from './free-port.ts'
 import { KUBECTL_VERBS, kubectlUsage, runKubectlVerb } from './kubectl/run-verb.ts'
 
-const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 13).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
+const USAGE = `${readFileSync(new URL(import.meta.url), 'utf8').split("\n").slice(4, 14).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')}\n\n${kubectlUsage()}`
 
 /** Loads the daemon (libp2p, Raft, LevelDB) only for the commands that run one. */
 async function newDaemon(options: ConstructorParameters<typeof Daemon>[0]): Promise<Daemon> {
@@ -52,17 +53,27 @@ function dataDirectory(value: string | undefined): string {
   return value ?? process.env['FLOTILLA_DATA'] ?? (process.getuid?.() === 0 ? '/var/lib/flotilla' : join(process.env['HOME'] ?? '.', '.flotilla'))
 }
 
-type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers' | 'crashBackoffInitialMs' | 'metricsPeriodMs'>
+type DaemonTuning = Pick<ConstructorParameters<typeof Daemon>[0], 'deadVoterReplaceMs' | 'deadMemberRemovalMs' | 'runtime' | 'nodeNotReadyGraceMs' | 'podEvictionTimeoutMs' | 'controllers' | 'crashBackoffInitialMs' | 'metricsPeriodMs' | 'podNetwork' | 'overlay' | 'underlayIp'>
 
 /**
  * Timer overrides from the environment (tests and the lab use shorter ones), and the node agent
  * options: `--runtime docker|hollow|none` (default docker; FLOTILLA_RUNTIME), `--node-not-ready-grace-ms`,
  * `--pod-eviction-timeout-ms` and `--crash-backoff-initial-ms` (or FLOTILLA_NODE_NOT_READY_GRACE_MS,
  * FLOTILLA_POD_EVICTION_TIMEOUT_MS, FLOTILLA_CRASH_BACKOFF_INITIAL_MS);
- * FLOTILLA_CONTROLLERS=off runs no Node object, agent or controllers (API-only tests).
+ * FLOTILLA_CONTROLLERS=off runs no Node object, agent or controllers (API-only tests); the pod
+ * network: `--pod-network bridge|overlay` (default bridge; FLOTILLA_POD_NETWORK), `--overlay
+ * host-gw|vxlan` (default host-gw; FLOTILLA_OVERLAY), `--underlay-ip` (FLOTILLA_UNDERLAY_IP).
  */
 function daemonTuning(
-  flags: { runtime?: string | undefined; 'node-not-ready-grace-ms'?: string | undefined; 'pod-eviction-timeout-ms'?: string | undefined; 'crash-backoff-initial-ms'?: string | undefined } = {},
+  flags: {
+    runtime?: string | undefined
+    'node-not-ready-grace-ms'?: string | undefined
+    'pod-eviction-timeout-ms'?: string | undefined
+    'crash-backoff-initial-ms'?: string | undefined
+    'pod-network'?: string | undefined
+    overlay?: string | undefined
+    'underlay-ip'?: string | undefined
+  } = {},
 ): DaemonTuning {
   const tuning: { -readonly [K in keyof DaemonTuning]: DaemonTuning[K] } = {}
   const milliseconds = (flag: string, text: string | undefined): number | undefined => {
@@ -90,6 +101,21 @@ function daemonTuning(
   if (runtime !== undefined) {
     if (runtime !== 'docker' && runtime !== 'hollow' && runtime !== 'none') throw new UsageError(`--runtime must be docker, hollow or none, got "${runtime}"`)
     tuning.runtime = runtime
+  }
+  const podNetwork = flags['pod-network'] ?? process.env['FLOTILLA_POD_NETWORK']
+  if (podNetwork !== undefined) {
+    if (podNetwork !== 'bridge' && podNetwork !== 'overlay') throw new UsageError(`--pod-network must be bridge or overlay, got "${podNetwork}"`)
+    tuning.podNetwork = podNetwork
+  }
+  const overlay = flags.overlay ?? process.env['FLOTILLA_OVERLAY']
+  if (overlay !== undefined) {
+    if (overlay !== 'host-gw' && overlay !== 'vxlan') throw new UsageError(`--overlay must be host-gw or vxlan, got "${overlay}"`)
+    tuning.overlay = overlay
+  }
+  const underlayIp = flags['underlay-ip'] ?? process.env['FLOTILLA_UNDERLAY_IP']
+  if (underlayIp !== undefined) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(underlayIp)) throw new UsageError(`--underlay-ip must be an IPv4 address, got "${underlayIp}"`)
+    tuning.underlayIp = underlayIp
   }
   return tuning
 }
@@ -185,6 +211,9 @@ async function main(argv: string[]): Promise<void> {
       'node-not-ready-grace-ms': { type: 'string' },
       'pod-eviction-timeout-ms': { type: 'string' },
       'crash-backoff-initial-ms': { type: 'string' },
+      'pod-network': { type: 'string' },
+      overlay: { type: 'string' },
+      'underlay-ip': { type: 'string' },
       output: { type: 'string', short: 'o' },
     },
   })

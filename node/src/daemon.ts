@@ -55,6 +55,9 @@ import { ObjectClient } from './controllers/manager/object-client.ts'
 import { TimersOs } from '../../lib/timers.ts'
 import { formatTime } from './controllers/object-fields.ts'
 import { PODS } from './controllers/plan.ts'
+import { NODES } from './controllers/manager/shared-informers.ts'
+import { PodNetwork } from '../../network/src/pod-network/pod-network.ts'
+import type { OverlayBackend } from '../../network/src/pod-network/overlay.ts'
 import { RaftNode } from './raft-node.ts'
 import { encodeCommand, type StoreCommand, type StoreResult } from './store/commands.ts'
 import { RevisionedStore } from './store/revisioned-store.ts'
@@ -111,6 +114,17 @@ export interface DaemonOptions {
    * alone, which must see no writes but their own.
    */
   readonly controllers?: boolean
+  /**
+   * How pods get their network (with the docker runtime): `bridge` (the default) leaves it to the
+   * engine's default bridge; `overlay` plumbs each sandbox onto this node's `cbr0` with an address
+   * from the Node's spec.podCIDR and connects the nodes with a gossip-programmed overlay
+   * (network/src/pod-network). Overlay needs root and the node's own network namespace.
+   */
+  readonly podNetwork?: 'bridge' | 'overlay'
+  /** The overlay's backend (default host-gw). */
+  readonly overlay?: OverlayBackend
+  /** This node's underlay address for the overlay (default: the advertised API address). */
+  readonly underlayIp?: string
 }
 
 /** The node agent backends (see DaemonOptions.runtime). */
@@ -157,6 +171,8 @@ export class Daemon {
   private agentPods: Informer | undefined
   /** The agent over a container runtime (`--runtime docker`). */
   private nodeAgent: NodeAgent | undefined
+  /** The pod network (`--pod-network overlay`). */
+  private podNetwork: PodNetwork | undefined
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
   private kubeServer: Server | undefined
@@ -256,6 +272,7 @@ export class Daemon {
     this.controllerManager?.stop()
     this.agent?.stop()
     this.agentPods?.stop()
+    this.podNetwork?.stop()
     await this.nodeAgent?.stop().catch((error: Error) => this.log(`stopping the node agent: ${error.message}`))
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
     this.kubeServer?.closeAllConnections()
@@ -593,6 +610,8 @@ export class Daemon {
     const facts = machineNodeFacts({ name: this.config.name, zone: this.config.zone, runtimeVersion: version, dataDirectory: this.options.dataDirectory, internalIp })
     await registerNode(client, facts, formatTime(this.clock.realtimeMs()))
     if (this.stopped) return
+    const podNetwork = this.options.podNetwork === 'overlay' ? await this.startPodNetwork(internalIp) : undefined
+    if (this.stopped) return
     const agent = new NodeAgent({
       nodeName: this.config.name,
       hostIp: internalIp,
@@ -609,10 +628,27 @@ export class Daemon {
       random: this.random,
       log,
       ...(this.options.crashBackoffInitialMs !== undefined ? { crashBackoffInitialMs: this.options.crashBackoffInitialMs } : {}),
+      ...(podNetwork !== undefined ? { podNetwork: { setUp: (pod, sandbox) => podNetwork.setUpPod(pod, sandbox), tearDown: (podUid) => podNetwork.tearDownPod(podUid) } } : {}),
     })
     this.nodeAgent = agent
     await agent.start()
     log(`node agent running pods on Docker ${version.runtimeVersion}`)
+  }
+
+  /**
+   * The pod network over this node's pod CIDR, which the leader's node IPAM writes into the Node
+   * object after registration: waits for it (the agent retries this whole start until it is
+   * there), then sets up the bridge and overlay and starts gossiping.
+   */
+  private async startPodNetwork(internalIp: string): Promise<PodNetwork> {
+    if (this.podNetwork !== undefined) return this.podNetwork
+    const node = await this.objects.get(NODES, undefined, this.config.name)
+    const podCidr = (node['spec'] as { podCIDR?: unknown } | undefined)?.podCIDR
+    if (typeof podCidr !== 'string' || podCidr === '') throw new FlotillaError(`node ${this.config.name} has no spec.podCIDR yet (the leader assigns it)`)
+    const network = new PodNetwork({ nodeName: this.config.name, gossip: this.gossip, dataDirectory: this.options.dataDirectory, timers: this.timers, log: (line) => this.log(line) })
+    await network.start({ podCidr, underlayIp: this.options.underlayIp ?? internalIp, backend: this.options.overlay ?? 'host-gw' })
+    this.podNetwork = network
+    return network
   }
 
   /**

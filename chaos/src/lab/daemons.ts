@@ -31,13 +31,21 @@ export function daemonLogFile(plan: LabPlan, host: HostPlan): string {
   return join(plan.logDirectory, `daemon-${host.name}.log`)
 }
 
-function daemonArgs(host: HostPlan): string[] {
-  return ['--data', host.flotillaData, '--name', host.name, '--zone', host.zone, '--listen', host.p2pListen, '--api-port', String(LOCAL_API_PORT), '--kube-listen', host.kubeListen, '--runtime', 'docker']
+/**
+ * The daemon's flags. Its pods use the pod network (network/src/pod-network): the daemon owns the
+ * host's namespace, so it builds the host's `cbr0` from its Node's spec.podCIDR and the lab's
+ * overlay to the other hosts over the underlay.
+ */
+function daemonArgs(plan: LabPlan, host: HostPlan): string[] {
+  return [
+    '--data', host.flotillaData, '--name', host.name, '--zone', host.zone, '--listen', host.p2pListen, '--api-port', String(LOCAL_API_PORT), '--kube-listen', host.kubeListen, '--runtime', 'docker',
+    '--pod-network', 'overlay', '--overlay', plan.overlay, '--underlay-ip', host.underlayIp,
+  ]
 }
 
 /** Starts `flotilla init` (no token) or `flotilla join TOKEN` on the host; resolves with its PID. */
 export function startDaemon(plan: LabPlan, host: HostPlan, joinToken: string | undefined): number {
-  const cli = [process.execPath, FLOTILLA_CLI, ...(joinToken === undefined ? ['init'] : ['join', joinToken]), ...daemonArgs(host)]
+  const cli = [process.execPath, FLOTILLA_CLI, ...(joinToken === undefined ? ['init'] : ['join', joinToken]), ...daemonArgs(plan, host)]
   const inPrivateMounts = ['unshare', '--mount', '--propagation', 'private', '--uts', '--', 'sh', '-c', 'mount --bind "$FL_DOCKER_SOCKET" "$FL_DEFAULT_DOCKER_SOCKET" && hostname "$FL_HOSTNAME" && exec "$@"', 'sh', ...cli]
   return spawnDetached(['nsenter', ...nsenterArgs(host.netns, inPrivateMounts)], {
     cgroupProcs: makeHostCgroup(host.cgroup, 'agent'),

@@ -41,8 +41,9 @@ export function startEngine(plan: LabPlan, host: HostPlan): number {
     '--exec-root', join(host.runDirectory, 'docker'),
     '--pidfile', join(host.runDirectory, 'docker.pid'),
     '-H', `unix://${host.dockerSocket}`,
-    // The engine's default bridge is the host's pod range, so every host's pods get distinct addresses.
-    `--bip=${host.engineBridgeIp}`,
+    // No default bridge: the daemon's pod network plumbs every sandbox (created with network
+    // "none") onto the host's cbr0, with an address from the host's Node's spec.podCIDR.
+    '--bridge=none',
     '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false', '--userland-proxy=false',
     `--cgroup-parent=/${host.cgroup}`,
     '--storage-driver=overlay2',

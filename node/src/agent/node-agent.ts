@@ -29,7 +29,7 @@ import type { NodeFacts } from './node-registration.ts'
 import { NodeStatusReporter } from './node-status.ts'
 import { LocalPathProvisioner } from './local-path-provisioner.ts'
 import type { ConfigSources } from './container-env.ts'
-import { PodAgent, informerConfigSources, type PodVolumes } from './pod-agent.ts'
+import { PodAgent, informerConfigSources, type PodNetworkHook, type PodVolumes } from './pod-agent.ts'
 import { ProbeManager } from './probes/probe-manager.ts'
 import { VolumeManager } from './volumes/volume-manager.ts'
 
@@ -63,6 +63,8 @@ export interface NodeAgentOptions {
    * sum of its containers (several daemons sharing a machine, as in tests and the lab).
    */
   readonly nodeUsage?: 'proc' | 'containers'
+  /** The pod network plugin: sandboxes get network "none" and their IPs from it (default: the engine's bridge). */
+  readonly podNetwork?: PodNetworkHook
 }
 
 export class NodeAgent {
@@ -97,6 +99,7 @@ export class NodeAgent {
       timers,
       log,
       ...(options.crashBackoffInitialMs !== undefined ? { crashBackoff: { initialMs: options.crashBackoffInitialMs } } : {}),
+      ...(options.podNetwork !== undefined ? { podNetwork: options.podNetwork, sandboxNetwork: 'none' as const } : {}),
     })
     const changed = (kind: 'configMap' | 'secret') => (object: JsonObject): void => this.agent.configSourceChanged(kind, namespaceOf(object), nameOf(object))
     configMaps.addHandlers({ onAdd: changed('configMap'), onUpdate: (_previous, object) => changed('configMap')(object), onDelete: changed('configMap') })

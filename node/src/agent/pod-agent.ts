@@ -27,7 +27,7 @@
  * left (labels tie containers to pod uids); a pod whose containers still run with an unchanged
  * spec hash is simply observed as running and kept. `stop()` leaves every container running.
  */
-import type { ContainerConfig, ContainerResources, ContainerRuntime, SandboxStatus } from '../../../runtime/src/runtime.ts'
+import type { ContainerConfig, ContainerResources, ContainerRuntime, PodRef, SandboxStatus } from '../../../runtime/src/runtime.ts'
 import { ImageNotPresentError, NotFoundError } from '../../../runtime/src/runtime.ts'
 import type { Timer, Timers } from '../../../lib/timers.ts'
 import type { JsonObject } from '../api/machinery/canonical.ts'
@@ -74,6 +74,17 @@ export interface PodProbesOptions {
   log?(line: string): void
 }
 
+/**
+ * A network plugin for sandboxes created with network "none" (the pod network of
+ * network/src/pod-network): `setUp` plumbs the sandbox and resolves with the pod IP — idempotent,
+ * so it also recovers the IP of a sandbox after a daemon restart; `tearDown` frees what the pod
+ * held once it is gone (idempotent: it may be called more than once for a pod).
+ */
+export interface PodNetworkHook {
+  setUp(pod: PodRef, sandbox: SandboxStatus): Promise<string>
+  tearDown(podUid: string): Promise<void>
+}
+
 /** What the agent needs of the volume manager. */
 export type PodVolumes = Pick<VolumeManager, 'setUp' | 'mountsFor' | 'tearDown' | 'podsOnDisk'>
 
@@ -102,6 +113,8 @@ export interface PodAgentOptions {
   readonly resyncIntervalMs?: number
   /** The network of sandboxes of pods without hostNetwork (default bridge). */
   readonly sandboxNetwork?: 'bridge' | 'none'
+  /** Plumbs sandboxes and gives pods their IPs (use with sandboxNetwork 'none'). */
+  readonly podNetwork?: PodNetworkHook
   /** Pods synced at once (each pod by one worker at a time). */
   readonly workers?: number
 }
@@ -147,6 +160,8 @@ export class PodAgent {
   private readonly podsByUid = new Map<string, JsonObject>()
   /** Per pod uid, the runtime state at the last relist (ids and states). */
   private lastRelist = new Map<string, string>()
+  /** Pod IPs the pod network gave, by sandbox id (the runtime does not know them). */
+  private readonly sandboxIps = new Map<string, { readonly podUid: string; readonly ip: string }>()
   private relistTimer: Timer | undefined
   private relistFailures = 0
   private eventSequence = 0
@@ -289,7 +304,7 @@ export class PodAgent {
   private async sync(uid: string): Promise<void> {
     if (this.stopped) return
     const pod = this.podsByUid.get(uid)
-    const observed = await this.observe(uid)
+    const observed = await this.observe(uid, pod)
     if (pod === undefined) return this.syncGone(uid, observed)
     let record = this.records.get(uid)
     if (record === undefined) {
@@ -302,7 +317,7 @@ export class PodAgent {
     const plan = computePodActions({ pod, nodeName: this.nodeName, observed, probes: (name) => this.probes.resultOf(uid, name), backoff: this.backoff, nowMs })
     if (plan.removePod) return this.syncTeardown(uid, pod, observed, plan)
     const failures = await this.execute(pod, observed, plan)
-    const after = await this.observe(uid)
+    const after = await this.observe(uid, pod)
     this.updateProbes(pod, after)
     const waiting = new Map([...plan.waiting, ...failures])
     const status = podStatusFrom({ pod, observed: after, probes: (name) => this.probes.resultOf(uid, name), waiting, nowMs: this.options.timers.realtimeMs(), hostIp: this.options.hostIp, runtimeName: this.runtime.name })
@@ -350,11 +365,35 @@ export class PodAgent {
     this.probes.removePod(uid)
     this.backoff.forgetPod(uid)
     await this.options.volumes.tearDown(uid)
+    if (this.options.podNetwork !== undefined) {
+      for (const [sandboxId, entry] of this.sandboxIps) if (entry.podUid === uid) this.sandboxIps.delete(sandboxId)
+      await this.options.podNetwork.tearDown(uid)
+    }
   }
 
-  private async observe(uid: string): Promise<ObservedPod> {
+  /** The pod's sandboxes and containers; with `pod` and a pod network, its current sandbox carries its IP. */
+  private async observe(uid: string, pod?: JsonObject): Promise<ObservedPod> {
     const [sandboxes, containers] = await Promise.all([this.runtime.listSandboxes(), this.runtime.listContainers({ podUid: uid })])
-    return { sandboxes: sandboxes.filter((sandbox) => sandbox.pod.uid === uid), containers }
+    const observed = { sandboxes: sandboxes.filter((sandbox) => sandbox.pod.uid === uid), containers }
+    const current = currentSandbox(observed)
+    if (pod === undefined || current === undefined || current.ip !== undefined || current.state !== 'ready') return observed
+    const withIp = await this.plumbSandbox(pod, current).catch((error: Error) => {
+      this.options.log(`pod agent ${this.nodeName}: pod network for ${namespaceOf(pod)}/${nameOf(pod)}: ${error.message}`)
+      return current
+    })
+    return { ...observed, sandboxes: observed.sandboxes.map((sandbox) => (sandbox.id === current.id ? withIp : sandbox)) }
+  }
+
+  /** The sandbox with the pod IP the pod network gives it (plumbing it the first time). */
+  private async plumbSandbox(pod: JsonObject, sandbox: SandboxStatus): Promise<SandboxStatus> {
+    const network = this.options.podNetwork
+    if (network === undefined || specOf(pod)['hostNetwork'] === true || sandbox.ip !== undefined) return sandbox
+    let ip = this.sandboxIps.get(sandbox.id)?.ip
+    if (ip === undefined) {
+      ip = await network.setUp(sandbox.pod, sandbox)
+      this.sandboxIps.set(sandbox.id, { podUid: sandbox.pod.uid, ip })
+    }
+    return { ...sandbox, ip }
   }
 
   /** Tells the probe manager which containers of the pod run now. */
@@ -443,6 +482,16 @@ export class PodAgent {
         for (const start of starts) failures.set(start.name, { reason: 'ContainerCreating', message: (error as Error).message })
         return failures
       }
+      try {
+        sandbox = await this.plumbSandbox(pod, sandbox)
+      } catch (error) {
+        // As the kubelet does when its network plugin fails: the sandbox goes, the retry makes a new one.
+        await ignoreNotFound(this.runtime.stopSandbox(sandbox.id))
+        await ignoreNotFound(this.runtime.removeSandbox(sandbox.id))
+        this.event(pod, undefined, 'Warning', 'FailedCreatePodSandBox', `Failed to set up the pod network of the sandbox: ${(error as Error).message}`)
+        for (const start of starts) failures.set(start.name, { reason: 'ContainerCreating', message: (error as Error).message })
+        return failures
+      }
     }
     if (sandbox === undefined) return failures
     for (const start of starts) {
@@ -470,7 +519,7 @@ export class PodAgent {
     return {
       pod: { uid: uidOf(pod), name: nameOf(pod), namespace: namespaceOf(pod) },
       hostname,
-      network: spec['hostNetwork'] === true ? 'host' : (this.options.sandboxNetwork ?? 'bridge'),
+      network: spec['hostNetwork'] === true ? 'host' : (this.options.sandboxNetwork ?? (this.options.podNetwork !== undefined ? 'none' : 'bridge')),
     }
   }
 

@@ -1,0 +1,184 @@
+// Goal: in a 3-host lab, for each overlay backend (host-gw and vxlan), pods get addresses from
+// their Node's spec.podCIDR and pods on different hosts reach each other by pod IP — HTTP from a
+// pod on h1 to an httpd pod on h3, ping both ways — through the daemons' pod network (cbr0, veths,
+// gossip-programmed routes or flannel.1); `lab down` leaves nothing behind.
+// Method: the real CLI (`flotilla lab up --overlay …`) as root, kubectl 1.20 inside h1's
+// namespace, commands run in the pods' containers through each host's engine. One lab at a time
+// on the machine: every lab is built under the shared lab lock. Skipped (failed when CI=true)
+// without root, `ip netns`, dockerd or kubectl 1.20.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import Docker from 'dockerode'
+import t, { type Test } from 'tap'
+import { waitFor } from '../../lib/poll.ts'
+import { withLabLock } from '../chaos/lab-lock.ts'
+
+const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
+const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
+const execFileAsync = promisify(execFile)
+const IMAGE = 'flotilla/busybox:local'
+
+async function missingPrerequisite(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'the lab needs root'
+  if (!existsSync(KUBECTL)) return `kubectl 1.20 is not installed at ${KUBECTL}`
+  try {
+    await execFileAsync('ip', ['netns', 'list'])
+    await execFileAsync('dockerd', ['--version'])
+  } catch (error) {
+    return `\`ip netns\` or dockerd is unavailable: ${(error as Error).message}`
+  }
+  return undefined
+}
+
+async function flotilla(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string }
+    return { code: typeof failure.code === 'number' ? failure.code : -1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) }
+  }
+}
+
+async function kubectl(kubeconfig: string, args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync('nsenter', ['--net=/run/netns/fl-h1', '--', KUBECTL, '--kubeconfig', kubeconfig, ...args], { timeout: 20_000 })
+  return stdout
+}
+
+function engine(host: string): Docker {
+  return new Docker({ socketPath: `/run/fl-${host}/docker.sock` })
+}
+
+/** Runs `command` in the app container of pod `podName` on `host`'s engine. */
+async function execInPod(host: string, podName: string, command: string[]): Promise<{ exitCode: number; output: string }> {
+  const docker = engine(host)
+  const [container] = await docker.listContainers({ filters: JSON.stringify({ label: [`dev.flotilla.pod.name=${podName}`, 'dev.flotilla.kind=container'], status: ['running'] }) })
+  if (container === undefined) throw new Error(`no running container of pod ${podName} on ${host}`)
+  const exec = await docker.getContainer(container.Id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true })
+  const stream = await exec.start({ hijack: true, stdin: false })
+  const chunks: Buffer[] = []
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+  await new Promise((done) => stream.on('end', done))
+  const inspected = await exec.inspect()
+  // The multiplexed stream has 8-byte frame headers; strip them for a readable output.
+  const raw = Buffer.concat(chunks)
+  let output = ''
+  for (let offset = 0; offset + 8 <= raw.length;) {
+    const size = raw.readUInt32BE(offset + 4)
+    output += raw.subarray(offset + 8, offset + 8 + size).toString('utf8')
+    offset += 8 + size
+  }
+  return { exitCode: inspected.ExitCode ?? -1, output }
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const toNumber = (text: string): number => text.split('.').reduce((value, part) => value * 256 + Number(part), 0)
+  const [base, length] = cidr.split('/') as [string, string]
+  const size = 2 ** (32 - Number(length))
+  return Math.floor(toNumber(ip) / size) === Math.floor(toNumber(base) / size)
+}
+
+interface PodView {
+  readonly status: { readonly phase?: string; readonly podIP?: string }
+}
+
+async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void> {
+  const directory = mkdtempSync('/tmp/flotilla-pn-lab-')
+  let down = false
+  t.teardown(async () => {
+    if (!down) await flotilla(['lab', 'down', '--dir', directory], 90_000)
+    rmSync(directory, { recursive: true, force: true })
+  })
+  const logs = (): string => {
+    const logDirectory = join(directory, 'logs')
+    if (!existsSync(logDirectory)) return ''
+    return readdirSync(logDirectory).map((file) => `== ${file}\n${readFileSync(join(logDirectory, file), 'utf8').split('\n').slice(-25).join('\n')}`).join('\n')
+  }
+  const up = await flotilla(['lab', 'up', '--hosts', '3', '--zones', '3', '--overlay', overlay, '--dir', directory], 120_000)
+  if (!t.equal(up.code, 0, `lab up --overlay ${overlay} succeeds`)) {
+    t.comment(`${up.stdout}\n${up.stderr}\n${logs()}`)
+    return
+  }
+  try {
+    const kubeconfigText = await flotilla(['lab', 'kubeconfig', '--dir', directory], 30_000)
+    const kubeconfig = join(directory, 'test.kubeconfig')
+    writeFileSync(kubeconfig, kubeconfigText.stdout)
+    const podCidrs = await waitFor('every node to have a pod CIDR', 30_000, async () => {
+      const nodes = JSON.parse(await kubectl(kubeconfig, ['get', 'nodes', '-o', 'json'])) as { items: { metadata: { name: string }; spec: { podCIDR?: string } }[] }
+      const cidrs = new Map(nodes.items.map((node) => [node.metadata.name, node.spec.podCIDR ?? '']))
+      return cidrs.size === 3 && [...cidrs.values()].every((cidr) => cidr !== '') ? cidrs : undefined
+    }, 500)
+    t.equal(new Set(podCidrs.values()).size, 3, 'the three nodes have distinct pod CIDRs')
+
+    const pod = (name: string, nodeName: string, command: string[]): object => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName, containers: [{ name: 'app', image: IMAGE, command }] } })
+    const manifest = join(directory, 'pods.json')
+    writeFileSync(manifest, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+      pod('web', 'h3', ['sh', '-c', `mkdir -p /www && echo pod-network-${overlay} > /www/index.html && exec httpd -f -p 80 -h /www`]),
+      pod('client', 'h1', ['sleep', '3600']),
+    ] }))
+    await kubectl(kubeconfig, ['apply', '-f', manifest])
+    const ips = await waitFor('both pods to run with a pod IP', 60_000, async () => {
+      const views = await Promise.all(['web', 'client'].map(async (name) => JSON.parse(await kubectl(kubeconfig, ['get', 'pod', name, '-o', 'json'])) as PodView))
+      return views.every((view) => view.status.phase === 'Running' && (view.status.podIP ?? '') !== '') ? views.map((view) => view.status.podIP as string) : undefined
+    }, 250)
+    const [webIp, clientIp] = ips as [string, string]
+    t.ok(inCidr(webIp, podCidrs.get('h3')!), `the h3 pod's IP ${webIp} is from h3's pod CIDR ${podCidrs.get('h3')}`)
+    t.ok(inCidr(clientIp, podCidrs.get('h1')!), `the h1 pod's IP ${clientIp} is from h1's pod CIDR ${podCidrs.get('h1')}`)
+    const eth0 = await execInPod('h1', 'client', ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])
+    t.match(eth0.output, new RegExp(`inet ${clientIp.replaceAll('.', '\\.')}/24`), 'the pod\'s eth0 holds its pod IP')
+
+    // Peers' routes follow the gossip within a few announce intervals.
+    const fetched = await waitFor(`h1's pod to fetch from h3's pod over ${overlay}`, 30_000, async () => {
+      const result = await execInPod('h1', 'client', ['timeout', '3', 'wget', '-qO-', `http://${webIp}/`])
+      return result.exitCode === 0 ? result.output : undefined
+    }, 500)
+    t.equal(fetched.trim(), `pod-network-${overlay}`, 'HTTP h1 pod → h3 pod by pod IP')
+    const ping = await execInPod('h1', 'client', ['ping', '-c', '2', '-W', '2', webIp])
+    t.equal(ping.exitCode, 0, `ping h1 pod → h3 pod: ${ping.output.trim().split('\n').slice(-2).join(' ')}`)
+    const back = await execInPod('h3', 'web', ['ping', '-c', '2', '-W', '2', clientIp])
+    t.equal(back.exitCode, 0, 'ping h3 pod → h1 pod')
+
+    const { stdout: routes } = await execFileAsync('ip', ['-n', 'fl-h1', 'route', 'show'])
+    const h3Cidr = podCidrs.get('h3')!
+    if (overlay === 'host-gw') {
+      t.match(routes, new RegExp(`${h3Cidr.replaceAll('.', '\\.')} via 10\\.250\\.0\\.3 dev eth0`), 'h1 routes h3\'s pods via h3\'s underlay address')
+    } else {
+      t.match(routes, new RegExp(`${h3Cidr.replaceAll('.', '\\.')} via ${h3Cidr.split('/')[0]!.replaceAll('.', '\\.')} dev flannel\\.1 onlink`), 'h1 routes h3\'s pods through flannel.1')
+      const { stdout: vxlan } = await execFileAsync('ip', ['-n', 'fl-h1', '-d', 'link', 'show', 'flannel.1'])
+      t.match(vxlan, /vxlan id 1 local 10\.250\.0\.1 dev eth0 .*dstport 8472/, 'flannel.1 is VXLAN VNI 1 on port 8472')
+      t.match(vxlan, /mtu 1450/, 'with MTU 1450')
+      t.match(vxlan, /link\/ether 0e:00:0a:fa:00:01/, 'and the fixed VTEP MAC')
+    }
+  } catch (error) {
+    t.comment(logs())
+    throw error
+  }
+
+  const result = await flotilla(['lab', 'down', '--dir', directory], 90_000)
+  down = true
+  t.equal(result.code, 0, `lab down succeeds ${result.stderr}`)
+  const { stdout: namespaces } = await execFileAsync('ip', ['netns', 'list'])
+  t.same(namespaces.split('\n').filter((line) => /^fl-(ul|h\d+)\b/.test(line)), [], 'no lab namespace left')
+  const leftovers = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+      } catch {
+        return ''
+      }
+    })
+    .filter((command) => command.includes(directory) || command.includes('/run/fl-h'))
+  t.same(leftovers, [], 'no lab process left')
+}
+
+const unavailable = await missingPrerequisite()
+if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailable)
+else if (unavailable !== undefined) t.test('pod network in the lab', { skip: unavailable }, async () => {})
+else {
+  for (const overlay of ['host-gw', 'vxlan'] as const) {
+    t.test(`pods on h1 and h3 reach each other over ${overlay}`, (t) => withLabLock(() => labScenario(t, overlay)))
+  }
+}
