@@ -9,7 +9,7 @@
  * This file is a composition root: it picks the real implementations; everything it wires is
  * tested on its own with simulated ones.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { networkInterfaces } from 'node:os'
@@ -57,6 +57,10 @@ import { formatTime } from './controllers/object-fields.ts'
 import { PODS } from './controllers/plan.ts'
 import { NODES } from './controllers/manager/shared-informers.ts'
 import { PodNetwork } from '../../network/src/pod-network/pod-network.ts'
+import { parseResolvConf, podResolverConfig } from '../../network/src/dns/resolv-conf.ts'
+import { NodeNetworkServices } from './agent/node-network-services.ts'
+import type { SandboxConfig } from '../../runtime/src/runtime.ts'
+import type { JsonObject } from './api/machinery/canonical.ts'
 import type { OverlayBackend } from '../../network/src/pod-network/overlay.ts'
 import { RaftNode } from './raft-node.ts'
 import { encodeCommand, type StoreCommand, type StoreResult } from './store/commands.ts'
@@ -173,6 +177,7 @@ export class Daemon {
   private nodeAgent: NodeAgent | undefined
   /** The pod network (`--pod-network overlay`). */
   private podNetwork: PodNetwork | undefined
+  private networkServices: NodeNetworkServices | undefined
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
   private kubeServer: Server | undefined
@@ -273,6 +278,7 @@ export class Daemon {
     this.agent?.stop()
     this.agentPods?.stop()
     this.podNetwork?.stop()
+    await this.networkServices?.stop().catch((error: Error) => this.log(`stopping the service proxy and DNS: ${error.message}`))
     await this.nodeAgent?.stop().catch((error: Error) => this.log(`stopping the node agent: ${error.message}`))
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
     this.kubeServer?.closeAllConnections()
@@ -612,6 +618,9 @@ export class Daemon {
     if (this.stopped) return
     const podNetwork = this.options.podNetwork === 'overlay' ? await this.startPodNetwork(internalIp) : undefined
     if (this.stopped) return
+    // With its own pod network the node also proxies Services and serves cluster DNS on the pod gateway.
+    const dnsFor = podNetwork !== undefined ? await this.startNetworkServices(podNetwork, internalIp) : undefined
+    if (this.stopped) return
     const agent = new NodeAgent({
       nodeName: this.config.name,
       hostIp: internalIp,
@@ -629,10 +638,34 @@ export class Daemon {
       log,
       ...(this.options.crashBackoffInitialMs !== undefined ? { crashBackoffInitialMs: this.options.crashBackoffInitialMs } : {}),
       ...(podNetwork !== undefined ? { podNetwork: { setUp: (pod, sandbox) => podNetwork.setUpPod(pod, sandbox), tearDown: (podUid) => podNetwork.tearDownPod(podUid) } } : {}),
+      ...(dnsFor !== undefined ? { dnsFor } : {}),
     })
     this.nodeAgent = agent
     await agent.start()
     log(`node agent running pods on Docker ${version.runtimeVersion}`)
+  }
+
+  /**
+   * The service proxy (nftables) and cluster DNS (on the pod gateway, port 53) of a node with its
+   * own pod network; returns each pod's resolver configuration (kubelet's dnsPolicy rules).
+   */
+  private async startNetworkServices(podNetwork: PodNetwork, internalIp: string): Promise<(pod: JsonObject) => SandboxConfig['dns']> {
+    const gateway = podNetwork.gatewayIp
+    if (gateway === undefined) throw new FlotillaError('the pod network has no gateway address yet')
+    if (this.networkServices === undefined) {
+      const services = new NodeNetworkServices({
+        nodeName: this.config.name,
+        nodeIps: [this.options.underlayIp ?? internalIp],
+        objects: this.objects,
+        timers: this.timers,
+        log: (line) => this.log(line),
+        dnsAddress: { host: gateway, port: 53 },
+      })
+      await services.start()
+      this.networkServices = services
+    }
+    const host = parseResolvConf(readFileSync('/etc/resolv.conf', 'utf8'))
+    return (pod) => podResolverConfig(pod, { clusterDnsServers: [gateway], clusterDomain: 'cluster.local', host })
   }
 
   /**

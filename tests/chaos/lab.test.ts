@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import Docker from 'dockerode'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
+import { withLabLock } from './lab-lock.ts'
 
 const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
 const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
@@ -55,7 +56,8 @@ const unavailable = await missingPrerequisite()
 if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailable)
 else if (unavailable !== undefined) t.test('lab up/status/kubeconfig/down', { skip: unavailable }, async () => {})
 else {
-  t.test('a 3-host lab forms one cluster and leaves nothing behind', async (t) => {
+  // Lab namespaces have fixed names: one lab on the machine at a time.
+  t.test('a 3-host lab forms one cluster and leaves nothing behind', (t) => withLabLock(async () => {
     const directory = mkdtempSync('/tmp/flotilla-lab-test-')
     let down = false
     t.teardown(async () => {
@@ -149,5 +151,5 @@ else {
 
     const again = await flotilla(['lab', 'down', '--dir', directory], 60_000)
     t.equal(again.code, 0, 'lab down is idempotent')
-  })
+  }))
 }

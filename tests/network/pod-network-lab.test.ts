@@ -112,11 +112,12 @@ async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void>
     }, 500)
     t.equal(new Set(podCidrs.values()).size, 3, 'the three nodes have distinct pod CIDRs')
 
-    const pod = (name: string, nodeName: string, command: string[]): object => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName, containers: [{ name: 'app', image: IMAGE, command }] } })
+    const pod = (name: string, nodeName: string, command: string[]): object => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { app: name } }, spec: { nodeName, containers: [{ name: 'app', image: IMAGE, command }] } })
     const manifest = join(directory, 'pods.json')
     writeFileSync(manifest, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
       pod('web', 'h3', ['sh', '-c', `mkdir -p /www && echo pod-network-${overlay} > /www/index.html && exec httpd -f -p 80 -h /www`]),
       pod('client', 'h1', ['sleep', '3600']),
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] } },
     ] }))
     await kubectl(kubeconfig, ['apply', '-f', manifest])
     const ips = await waitFor('both pods to run with a pod IP', 60_000, async () => {
@@ -139,6 +140,23 @@ async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void>
     t.equal(ping.exitCode, 0, `ping h1 pod → h3 pod: ${ping.output.trim().split('\n').slice(-2).join(' ')}`)
     const back = await execInPod('h3', 'web', ['ping', '-c', '2', '-W', '2', clientIp])
     t.equal(back.exitCode, 0, 'ping h3 pod → h1 pod')
+
+    // Services: the VIP (nftables on h1) and the name (cluster DNS on h1's pod gateway) lead to h3's pod.
+    const service = JSON.parse(await kubectl(kubeconfig, ['get', 'service', 'web', '-o', 'json'])) as { spec: { clusterIP?: string } }
+    const clusterIp = service.spec.clusterIP ?? ''
+    t.match(clusterIp, /^10\.(9[6-9]|10\d|11[01])\.\d+\.\d+$/, `the Service has a cluster IP from 10.96.0.0/12: ${clusterIp}`)
+    const throughVip = await waitFor('the Service VIP to answer from h1\'s pod', 30_000, async () => {
+      const result = await execInPod('h1', 'client', ['timeout', '3', 'wget', '-qO-', `http://${clusterIp}:8080/`])
+      return result.exitCode === 0 ? result.output : undefined
+    }, 500)
+    t.equal(throughVip.trim(), `pod-network-${overlay}`, 'HTTP to the ClusterIP reaches the pod on h3')
+    const resolvConf = await execInPod('h1', 'client', ['cat', '/etc/resolv.conf'])
+    t.match(resolvConf.output, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/, 'the pod\'s resolv.conf searches the cluster domain')
+    const byName = await waitFor('the Service name to resolve and answer', 30_000, async () => {
+      const result = await execInPod('h1', 'client', ['timeout', '3', 'wget', '-qO-', 'http://web:8080/'])
+      return result.exitCode === 0 ? result.output : undefined
+    }, 500)
+    t.equal(byName.trim(), `pod-network-${overlay}`, 'HTTP to http://web:8080/ (cluster DNS, then the VIP)')
 
     const { stdout: routes } = await execFileAsync('ip', ['-n', 'fl-h1', 'route', 'show'])
     const h3Cidr = podCidrs.get('h3')!

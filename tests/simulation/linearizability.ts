@@ -1,11 +1,9 @@
 /**
- * A linearizability checker for a key-value register, in the style of Wing & Gong with Lowe's
- * memoization: a depth-first search for an order of operations that respects real time and the
- * register's semantics, caching (linearized set, register value) states already explored.
- *
- * Keys are independent objects, so each key's history is checked on its own (P-compositionality),
- * which keeps every search small.
+ * Linearizability of the simulator's key-value register: each key's history is checked on its own
+ * (P-compositionality, which keeps every search small) with the generic Wing & Gong checker in
+ * lib/linearizability.ts, against a read/write register model.
  */
+import { checkLinearizable, type SequentialModel, type TimedOperation } from '../../lib/linearizability.ts'
 
 /** One client operation on one key. A write whose outcome is unknown has `completeTime = ∞`. */
 export interface RegisterOperation {
@@ -24,8 +22,12 @@ export interface LinearizabilityResult {
   readonly history?: readonly RegisterOperation[]
 }
 
-/** Bounds the search so a pathological history cannot hang a test run. */
-const SEARCH_STATES_MAX = 2_000_000
+/** A read/write register whose state is its value (null: absent). */
+const REGISTER: SequentialModel<string | null, RegisterOperation> = {
+  initial: null,
+  step: (state, operation) => (operation.kind === 'write' ? operation.value : operation.value === state ? state : undefined),
+  stateKey: (state) => (state === null ? '∅' : `=${state}`),
+}
 
 export function checkRegisterHistory(operations: readonly RegisterOperation[]): LinearizabilityResult {
   const byKey = new Map<string, RegisterOperation[]>()
@@ -35,40 +37,8 @@ export function checkRegisterHistory(operations: readonly RegisterOperation[]): 
     byKey.set(operation.key, list)
   }
   for (const [key, history] of byKey) {
-    if (!linearizable(history)) return { ok: false, key, history }
+    const timed: TimedOperation<RegisterOperation>[] = history.map((operation) => ({ input: operation, invokeTime: operation.invokeTime, completeTime: operation.completeTime }))
+    if (!checkLinearizable(REGISTER, timed).ok) return { ok: false, key, history }
   }
   return { ok: true }
-}
-
-function linearizable(history: readonly RegisterOperation[]): boolean {
-  const count = history.length
-  const done = new Uint8Array(count)
-  const visited = new Set<string>()
-  let states = 0
-
-  const search = (linearizedCount: number, value: string | null): boolean => {
-    if (linearizedCount === count) return true
-    const stateKey = `${done.join('')}|${value}`
-    if (visited.has(stateKey)) return false
-    visited.add(stateKey)
-    if (++states > SEARCH_STATES_MAX) throw new Error('linearizability search exceeded its state bound')
-    // An operation can go next only if it was invoked before every pending operation completed.
-    let earliestComplete = Infinity
-    for (let i = 0; i < count; i++) {
-      if (done[i] === 0) earliestComplete = Math.min(earliestComplete, history[i]!.completeTime)
-    }
-    for (let i = 0; i < count; i++) {
-      if (done[i] === 1) continue
-      const operation = history[i]!
-      if (operation.invokeTime > earliestComplete) continue
-      if (operation.kind === 'read' && operation.value !== value) continue
-      done[i] = 1
-      const next = operation.kind === 'write' ? operation.value : value
-      if (search(linearizedCount + 1, next)) return true
-      done[i] = 0
-    }
-    // Unknown-outcome writes may never have taken effect: allow leaving them out at the end.
-    return history.every((operation, i) => done[i] === 1 || (operation.kind === 'write' && operation.completeTime === Infinity))
-  }
-  return search(0, null)
 }

@@ -5,6 +5,7 @@
  *   flotilla lab status [--dir DIR] [-o json]
  *   flotilla lab kubeconfig [--dir DIR]
  *   flotilla lab down [--dir DIR]
+ *   flotilla lab chaos --suite short|long [--seed N] [--report DIR] [--dir DIR]
  *
  * The overlay is recorded for the pod network (issue 7); the lab itself does not build one yet.
  */
@@ -14,7 +15,7 @@ import { FlotillaError } from '../../../lib/errors.ts'
 import { labDown, labKubeconfig, labStatus, labUp } from './lab.ts'
 import { DEFAULT_LAB_DIRECTORY, OVERLAYS, type Overlay } from './plan.ts'
 
-const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(3, 7).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
+const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(3, 8).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
 
 function wholeNumber(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback
@@ -34,6 +35,9 @@ export async function runLabCommand(argv: readonly string[]): Promise<number> {
       dir: { type: 'string' },
       overlay: { type: 'string' },
       output: { type: 'string', short: 'o' },
+      suite: { type: 'string' },
+      seed: { type: 'string' },
+      report: { type: 'string' },
     },
   })
   const directory = values.dir ?? DEFAULT_LAB_DIRECTORY
@@ -80,6 +84,11 @@ export async function runLabCommand(argv: readonly string[]): Promise<number> {
       }
       process.stderr.write(`flotilla lab down: still present:\n  ${problems.join('\n  ')}\n`)
       return 1
+    }
+    case 'chaos': {
+      // The resilience suite (issue 8): loaded only for this command.
+      const { runChaosCommand } = await import('../suite.ts')
+      return runChaosCommand({ directory, suite: values.suite, seed: values.seed, report: values.report })
     }
     case undefined:
     case 'help':

@@ -9,7 +9,7 @@
  * (hollow-agent.ts, no runtime at all) stays the default for large simulated clusters.
  */
 import { join } from 'node:path'
-import type { ContainerRuntime } from '../../../runtime/src/runtime.ts'
+import type { ContainerRuntime, SandboxConfig } from '../../../runtime/src/runtime.ts'
 import type { Random } from '../../../lib/random.ts'
 import type { Timer, Timers } from '../../../lib/timers.ts'
 import type { ResourceRef } from '../api/server/object-store.ts'
@@ -65,6 +65,8 @@ export interface NodeAgentOptions {
   readonly nodeUsage?: 'proc' | 'containers'
   /** The pod network plugin: sandboxes get network "none" and their IPs from it (default: the engine's bridge). */
   readonly podNetwork?: PodNetworkHook
+  /** The resolver configuration of each pod's sandbox (cluster DNS); none: the engine's default. */
+  readonly dnsFor?: (pod: JsonObject) => SandboxConfig['dns']
 }
 
 export class NodeAgent {
@@ -100,6 +102,7 @@ export class NodeAgent {
       log,
       ...(options.crashBackoffInitialMs !== undefined ? { crashBackoff: { initialMs: options.crashBackoffInitialMs } } : {}),
       ...(options.podNetwork !== undefined ? { podNetwork: options.podNetwork, sandboxNetwork: 'none' as const } : {}),
+      ...(options.dnsFor !== undefined ? { dnsFor: options.dnsFor } : {}),
     })
     const changed = (kind: 'configMap' | 'secret') => (object: JsonObject): void => this.agent.configSourceChanged(kind, namespaceOf(object), nameOf(object))
     configMaps.addHandlers({ onAdd: changed('configMap'), onUpdate: (_previous, object) => changed('configMap')(object), onDelete: changed('configMap') })

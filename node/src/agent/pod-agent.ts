@@ -27,7 +27,7 @@
  * left (labels tie containers to pod uids); a pod whose containers still run with an unchanged
  * spec hash is simply observed as running and kept. `stop()` leaves every container running.
  */
-import type { ContainerConfig, ContainerResources, ContainerRuntime, PodRef, SandboxStatus } from '../../../runtime/src/runtime.ts'
+import type { ContainerConfig, ContainerResources, ContainerRuntime, PodRef, SandboxConfig, SandboxStatus } from '../../../runtime/src/runtime.ts'
 import { ImageNotPresentError, NotFoundError } from '../../../runtime/src/runtime.ts'
 import type { Timer, Timers } from '../../../lib/timers.ts'
 import type { JsonObject } from '../api/machinery/canonical.ts'
@@ -111,6 +111,8 @@ export interface PodAgentOptions {
    * configMap and secret volumes and retries what nothing else would.
    */
   readonly resyncIntervalMs?: number
+  /** The resolver configuration a pod's sandbox gets (dnsPolicy); none: the engine's default. */
+  readonly dnsFor?: (pod: JsonObject) => SandboxConfig['dns']
   /** The network of sandboxes of pods without hostNetwork (default bridge). */
   readonly sandboxNetwork?: 'bridge' | 'none'
   /** Plumbs sandboxes and gives pods their IPs (use with sandboxNetwork 'none'). */
@@ -516,10 +518,12 @@ export class PodAgent {
   private sandboxConfig(pod: JsonObject): Parameters<ContainerRuntime['runSandbox']>[0] {
     const spec = specOf(pod)
     const hostname = (stringAt(spec['hostname']) || nameOf(pod)).slice(0, HOSTNAME_LENGTH_MAX).replace(/[-.]+$/, '')
+    const dns = this.options.dnsFor?.(pod)
     return {
       pod: { uid: uidOf(pod), name: nameOf(pod), namespace: namespaceOf(pod) },
       hostname,
       network: spec['hostNetwork'] === true ? 'host' : (this.options.sandboxNetwork ?? (this.options.podNetwork !== undefined ? 'none' : 'bridge')),
+      ...(dns !== undefined ? { dns } : {}),
     }
   }
 
