@@ -146,9 +146,13 @@ const CONNECTION_MONITOR = { pingInterval: 10_000, pingTimeout: { minTimeout: 30
 const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST_MAX = 100
 /** libp2p's own redial of KEEP_ALIVE peers: 5 tries from 500 ms, doubling (about 15 s in all). */
 const RECONNECT = { reconnectRetries: 5, reconnectRetryInterval: 500, reconnectBackoffFactor: 2 }
-/** The host's own redial after libp2p gave up: from 2 s, doubling, capped at 30 s, jittered. */
+/**
+ * The host's own redial after libp2p gave up: from 2 s, doubling, capped at 5 s, jittered. The
+ * cap bounds how long a healed partition stays split (the chaos suite measures it): a dial to a
+ * known member every few seconds is cheap next to minutes of a node marked NotReady.
+ */
 const REDIAL_DELAY_MS_MIN = 2000
-const REDIAL_DELAY_MS_MAX = 30_000
+const REDIAL_DELAY_MS_MAX = 5000
 
 /** Stops a libp2p node and waits until it holds nothing in the event loop (see stop-quirks.ts). */
 async function stopNode(node: Libp2p<HostServices>): Promise<void> {
