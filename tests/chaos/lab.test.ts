@@ -4,53 +4,16 @@
 // (namespaces, processes, mounts, cgroups, shim sockets). Method: the real CLI as a process, as
 // root, in its own lab directory. Skipped (failed when CI=true) without root, `ip netns`, dockerd
 // or kubectl 1.20.
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { promisify } from 'node:util'
-import Docker from 'dockerode'
+import { join } from 'node:path'
+import { engine, execFileAsync, flotilla, kubectl, missingPrerequisite } from './lab-harness.ts'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { withLabLock } from './lab-lock.ts'
 
-const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
-const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
 const HOSTS = ['h1', 'h2', 'h3'] as const
-const execFileAsync = promisify(execFile)
 
-async function missingPrerequisite(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'the lab needs root'
-  if (!existsSync(KUBECTL)) return `kubectl 1.20 is not installed at ${KUBECTL}`
-  try {
-    await execFileAsync('ip', ['netns', 'list'])
-    await execFileAsync('dockerd', ['--version'])
-  } catch (error) {
-    return `\`ip netns\` or dockerd is unavailable: ${(error as Error).message}`
-  }
-  return undefined
-}
-
-/** Runs the flotilla CLI; resolves with exit code and output (never rejects on a non-zero exit). */
-async function flotilla(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string }
-    return { code: typeof failure.code === 'number' ? failure.code : -1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) }
-  }
-}
-
-/** kubectl inside host h1's network namespace: the lab's API addresses exist only there. */
-async function kubectl(kubeconfig: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync('nsenter', ['--net=/run/netns/fl-h1', '--', KUBECTL, '--kubeconfig', kubeconfig, ...args], { timeout: 20_000 })
-  return stdout
-}
-
-function engine(host: string): Docker {
-  return new Docker({ socketPath: `/run/fl-${host}/docker.sock` })
-}
 
 const unavailable = await missingPrerequisite()
 if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailable)

@@ -6,50 +6,15 @@
 // namespace, commands run in the pods' containers through each host's engine. One lab at a time
 // on the machine: every lab is built under the shared lab lock. Skipped (failed when CI=true)
 // without root, `ip netns`, dockerd or kubectl 1.20.
-import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { promisify } from 'node:util'
-import Docker from 'dockerode'
+import { join } from 'node:path'
+import { engine, execFileAsync, flotilla, kubectl, missingPrerequisite } from '../chaos/lab-harness.ts'
 import t, { type Test } from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { withLabLock } from '../chaos/lab-lock.ts'
 
-const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
-const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
-const execFileAsync = promisify(execFile)
 const IMAGE = 'flotilla/busybox:local'
 
-async function missingPrerequisite(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'the lab needs root'
-  if (!existsSync(KUBECTL)) return `kubectl 1.20 is not installed at ${KUBECTL}`
-  try {
-    await execFileAsync('ip', ['netns', 'list'])
-    await execFileAsync('dockerd', ['--version'])
-  } catch (error) {
-    return `\`ip netns\` or dockerd is unavailable: ${(error as Error).message}`
-  }
-  return undefined
-}
-
-async function flotilla(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string }
-    return { code: typeof failure.code === 'number' ? failure.code : -1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) }
-  }
-}
-
-async function kubectl(kubeconfig: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync('nsenter', ['--net=/run/netns/fl-h1', '--', KUBECTL, '--kubeconfig', kubeconfig, ...args], { timeout: 20_000 })
-  return stdout
-}
-
-function engine(host: string): Docker {
-  return new Docker({ socketPath: `/run/fl-${host}/docker.sock` })
-}
 
 /** Runs `command` in the app container of pod `podName` on `host`'s engine. */
 async function execInPod(host: string, podName: string, command: string[]): Promise<{ exitCode: number; output: string }> {

@@ -1,0 +1,48 @@
+/**
+ * What the tests that build a lab share: the prerequisite check, the flotilla CLI, kubectl inside
+ * host h1 (the lab's API addresses exist only there) and each host's Docker engine.
+ */
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { promisify } from 'node:util'
+import Docker from 'dockerode'
+
+export const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
+export const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
+export const execFileAsync = promisify(execFile)
+
+/** Why a lab cannot be built here, or undefined when it can. */
+export async function missingPrerequisite(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'the lab needs root'
+  if (!existsSync(KUBECTL)) return `kubectl 1.20 is not installed at ${KUBECTL}`
+  try {
+    await execFileAsync('ip', ['netns', 'list'])
+    await execFileAsync('dockerd', ['--version'])
+  } catch (error) {
+    return `\`ip netns\` or dockerd is unavailable: ${(error as Error).message}`
+  }
+  return undefined
+}
+
+/** Runs the flotilla CLI; resolves with exit code and output (never rejects on a non-zero exit). */
+export async function flotilla(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string }
+    return { code: typeof failure.code === 'number' ? failure.code : -1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? String(error) }
+  }
+}
+
+/** kubectl inside host h1's network namespace: the lab's API addresses exist only there. */
+export async function kubectl(kubeconfig: string, args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync('nsenter', ['--net=/run/netns/fl-h1', '--', KUBECTL, '--kubeconfig', kubeconfig, ...args], { timeout: 20_000 })
+  return stdout
+}
+
+/** The Docker engine of lab host `host` (h1, h2, …). */
+export function engine(host: string): Docker {
+  return new Docker({ socketPath: `/run/fl-${host}/docker.sock` })
+}
