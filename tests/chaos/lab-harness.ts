@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { promisify } from 'node:util'
 import Docker from 'dockerode'
+import { withoutTestInstrumentation } from '../cluster/daemon-cluster.ts'
 
 export const CLI = resolve(import.meta.dirname, '../../node/src/cli.ts')
 export const KUBECTL = resolve(import.meta.dirname, '../../.tools/kubectl120/usr/bin/kubectl')
@@ -28,7 +29,7 @@ export async function missingPrerequisite(): Promise<string | undefined> {
 /** Runs the flotilla CLI; resolves with exit code and output (never rejects on a non-zero exit). */
 export async function flotilla(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: withoutTestInstrumentation(process.env) })
     return { code: 0, stdout, stderr }
   } catch (error) {
     const failure = error as { code?: number; stdout?: string; stderr?: string }

@@ -18,6 +18,22 @@ interface NodeProcess {
   output: string
 }
 
+/**
+ * How long a daemon may take to initialise or join. Generous: on a loaded 2-core machine (the
+ * suite runs files in parallel) a daemon's start has taken over 20 s.
+ */
+const DAEMON_START_TIMEOUT_MS = 60_000
+
+/**
+ * The test's environment without tap's per-process instrumentation (its `--import` hooks in
+ * NODE_OPTIONS): daemons are programs under test, not tests, and the hooks slow their start.
+ */
+export function withoutTestInstrumentation(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const options = (env['NODE_OPTIONS'] ?? '').split(/\s+/).filter((option) => option !== '' && !/@tapjs/.test(option))
+  const { NODE_OPTIONS: _dropped, ...rest } = env
+  return options.length > 0 ? { ...rest, NODE_OPTIONS: options.join(' ') } : rest
+}
+
 export class DaemonCluster {
   readonly root = mkdtempSync(join(tmpdir(), 'flotilla-daemons-'))
   private readonly nodes = new Map<string, NodeProcess>()
@@ -28,7 +44,7 @@ export class DaemonCluster {
    * unless a test asks for another runtime: only the Docker agent's own tests start containers.
    */
   constructor(env: Record<string, string> = {}) {
-    this.env = { ...process.env, FLOTILLA_RUNTIME: process.env['FLOTILLA_RUNTIME'] ?? 'hollow', ...env }
+    this.env = { ...withoutTestInstrumentation(process.env), FLOTILLA_RUNTIME: process.env['FLOTILLA_RUNTIME'] ?? 'hollow', ...env }
   }
 
   dataDirectory(name: string): string {
@@ -53,13 +69,13 @@ export class DaemonCluster {
   /** `flotilla init`; resolves with the join token once the daemon prints it. */
   async init(name: string, zone: string): Promise<string> {
     const node = this.spawnCli(name, zone, ['init', ...this.commonArgs(name, name, zone)])
-    return waitFor(`${name} to print a join token`, 20_000, async () => /flotilla1\.\S+/.exec(node.output)?.[0])
+    return waitFor(`${name} to print a join token`, DAEMON_START_TIMEOUT_MS, async () => /flotilla1\.\S+/.exec(node.output)?.[0])
   }
 
   /** `flotilla join`; resolves when the daemon reports it joined (or rejects with its output if it exits). */
   async join(name: string, zone: string, token: string): Promise<void> {
     const node = this.spawnCli(name, zone, ['join', token, ...this.commonArgs(name, name, zone)])
-    await waitFor(`${name} to join`, 30_000, async () => {
+    await waitFor(`${name} to join`, DAEMON_START_TIMEOUT_MS, async () => {
       if (node.output.includes('Joined cluster')) return true
       if (node.child?.exitCode !== null) throw new Error(`${name} exited: ${node.output.trim()}`)
       return undefined

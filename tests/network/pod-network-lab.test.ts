@@ -1,7 +1,8 @@
 // Goal: in a 3-host lab, for each overlay backend (host-gw and vxlan), pods get addresses from
 // their Node's spec.podCIDR and pods on different hosts reach each other by pod IP — HTTP from a
 // pod on h1 to an httpd pod on h3, ping both ways — through the daemons' pod network (cbr0, veths,
-// gossip-programmed routes or flannel.1); `lab down` leaves nothing behind.
+// gossip-programmed routes or flannel.1); a NetworkPolicy drops what it should and nothing more;
+// `lab down` leaves nothing behind.
 // Method: the real CLI (`flotilla lab up --overlay …`) as root, kubectl 1.20 inside h1's
 // namespace, commands run in the pods' containers through each host's engine. One lab at a time
 // on the machine: every lab is built under the shared lab lock. Skipped (failed when CI=true)
@@ -49,6 +50,42 @@ interface PodView {
   readonly status: { readonly phase?: string; readonly podIP?: string }
 }
 
+/**
+ * NetworkPolicy denies what it should: a default-deny ingress policy on the web pod plus an allow
+ * from pods labelled access=yes. The labelled client on h1 still reaches web on h3 (by pod IP and
+ * through the VIP); the unlabelled client on h1 (routed across the overlay) and the unlabelled
+ * neighbour on h3 (bridged on cbr0) are dropped by h3's enforcer. Deleting the policies opens web
+ * again.
+ */
+async function networkPolicyScenario(t: Test, kubeconfig: string, directory: string, addresses: { webIp: string; clusterIp: string }): Promise<void> {
+  const { webIp, clusterIp } = addresses
+  await waitFor('the NetworkPolicy test pods to run', 60_000, async () => {
+    const views = await Promise.all(['client-yes', 'neighbour'].map(async (name) => JSON.parse(await kubectl(kubeconfig, ['get', 'pod', name, '-o', 'json'])) as PodView))
+    return views.every((view) => view.status.phase === 'Running' && (view.status.podIP ?? '') !== '') ? true : undefined
+  }, 250)
+  const fetchFrom = async (host: string, podName: string, url: string): Promise<boolean> => (await execInPod(host, podName, ['timeout', '3', 'wget', '-qO-', url])).exitCode === 0
+  t.ok(await fetchFrom('h3', 'neighbour', `http://${webIp}/`), 'before any policy the neighbour on h3 reaches web')
+
+  const policies = join(directory, 'network-policies.json')
+  const policy = (name: string, spec: object): object => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: 'default' }, spec })
+  writeFileSync(policies, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+    policy('web-default-deny', { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] }),
+    policy('web-allow-access', { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { access: 'yes' } } }], ports: [{ protocol: 'TCP', port: 80 }] }] }),
+  ] }))
+  await kubectl(kubeconfig, ['apply', '-f', policies])
+  t.match(await kubectl(kubeconfig, ['get', 'netpol']), /web-allow-access\s+app=web/, 'kubectl get netpol lists the policies with their pod selector')
+  await waitFor('h3 to drop h1\'s unlabelled client', 30_000, async () => ((await fetchFrom('h1', 'client', `http://${webIp}/`)) ? undefined : true), 500)
+  t.pass('the unlabelled client on h1 cannot reach web on h3 (routed across the overlay)')
+  t.ok(await fetchFrom('h1', 'client-yes', `http://${webIp}/`), 'the client labelled access=yes still reaches web by pod IP')
+  t.ok(await fetchFrom('h1', 'client-yes', `http://${clusterIp}:8080/`), 'and through the Service VIP')
+  t.notOk(await fetchFrom('h1', 'client', `http://${clusterIp}:8080/`), 'the unlabelled client cannot sneak in through the VIP')
+  t.notOk(await fetchFrom('h3', 'neighbour', `http://${webIp}/`), 'the unlabelled neighbour on h3 is dropped too (bridged on cbr0)')
+
+  await kubectl(kubeconfig, ['delete', '-f', policies])
+  await waitFor('web to open again', 30_000, async () => ((await fetchFrom('h1', 'client', `http://${webIp}/`)) ? true : undefined), 500)
+  t.pass('without the policies the unlabelled client reaches web again')
+}
+
 async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void> {
   const directory = mkdtempSync('/tmp/flotilla-pn-lab-')
   let down = false
@@ -78,10 +115,17 @@ async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void>
     t.equal(new Set(podCidrs.values()).size, 3, 'the three nodes have distinct pod CIDRs')
 
     const pod = (name: string, nodeName: string, command: string[]): object => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { app: name } }, spec: { nodeName, containers: [{ name: 'app', image: IMAGE, command }] } })
+    const labelled = (object: object, labels: Record<string, string>): object => {
+      const withMetadata = object as { metadata: { labels: Record<string, string> } }
+      return { ...withMetadata, metadata: { ...withMetadata.metadata, labels: { ...withMetadata.metadata.labels, ...labels } } }
+    }
     const manifest = join(directory, 'pods.json')
     writeFileSync(manifest, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
       pod('web', 'h3', ['sh', '-c', `mkdir -p /www && echo pod-network-${overlay} > /www/index.html && exec httpd -f -p 80 -h /www`]),
       pod('client', 'h1', ['sleep', '3600']),
+      // For the NetworkPolicy case: a labelled client on h1 and an unlabelled neighbour of web on h3.
+      labelled(pod('client-yes', 'h1', ['sleep', '3600']), { access: 'yes' }),
+      pod('neighbour', 'h3', ['sleep', '3600']),
       { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] } },
     ] }))
     await kubectl(kubeconfig, ['apply', '-f', manifest])
@@ -122,6 +166,8 @@ async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void>
       return result.exitCode === 0 ? result.output : undefined
     }, 500)
     t.equal(byName.trim(), `pod-network-${overlay}`, 'HTTP to http://web:8080/ (cluster DNS, then the VIP)')
+
+    await networkPolicyScenario(t, kubeconfig, directory, { webIp, clusterIp })
 
     const { stdout: routes } = await execFileAsync('ip', ['-n', 'fl-h1', 'route', 'show'])
     const h3Cidr = podCidrs.get('h3')!

@@ -100,12 +100,13 @@ export class LocalPodStreams implements PodStreams {
     const status = containerStatusOf(pod, container)
     if (previous) {
       // The pod status names the previous instance; the runtime decides when the status is
-      // behind (a restart it has not reported yet).
+      // behind (a restart it has not reported yet, whose predecessor may already be collected):
+      // then the previous instance is the newest one that exited — the one before a running
+      // instance, or the one whose restart is backing off.
       const named = idOf(objectAt(objectAt(status?.['lastState'])['terminated'])['containerID'])
       const byStatus = instances.find((instance) => instance.id === named)
       if (byStatus !== undefined) return byStatus
-      const newest = instances[0]
-      const earlier = newest?.state === 'running' ? instances.find((instance) => instance.state === 'exited') : undefined
+      const earlier = instances.find((instance) => instance.state === 'exited')
       if (earlier !== undefined) return earlier
       throw badRequest(`previous terminated container "${container}" in pod "${nameOf(pod)}" not found`)
     }

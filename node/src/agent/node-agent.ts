@@ -29,6 +29,7 @@ import type { NodeFacts } from './node-registration.ts'
 import { NodeStatusReporter } from './node-status.ts'
 import { LocalPathProvisioner } from './local-path-provisioner.ts'
 import type { ConfigSources } from './container-env.ts'
+import { mustRunAtMostOnce } from './node-fence.ts'
 import { PodAgent, informerConfigSources, type PodNetworkHook, type PodVolumes } from './pod-agent.ts'
 import { ProbeManager } from './probes/probe-manager.ts'
 import { VolumeManager } from './volumes/volume-manager.ts'
@@ -67,6 +68,12 @@ export interface NodeAgentOptions {
   readonly podNetwork?: PodNetworkHook
   /** The resolver configuration of each pod's sandbox (cluster DNS); none: the engine's default. */
   readonly dnsFor?: (pod: JsonObject) => SandboxConfig['dns']
+  /** Each status the agent computes for a local pod, whatever the API write does (PodAgentOptions). */
+  readonly onLocalPodStatus?: (pod: JsonObject, status: JsonObject) => void
+  /** A local pod's containers and sandboxes are gone (PodAgentOptions). */
+  readonly onLocalPodGone?: (uid: string) => void
+  /** The node's self-fence (node-fence.ts): while it is up, StatefulSet pods do not run here. */
+  readonly fence?: { readonly fenced: boolean }
 }
 
 export class NodeAgent {
@@ -103,6 +110,9 @@ export class NodeAgent {
       ...(options.crashBackoffInitialMs !== undefined ? { crashBackoff: { initialMs: options.crashBackoffInitialMs } } : {}),
       ...(options.podNetwork !== undefined ? { podNetwork: options.podNetwork, sandboxNetwork: 'none' as const } : {}),
       ...(options.dnsFor !== undefined ? { dnsFor: options.dnsFor } : {}),
+      ...(options.onLocalPodStatus !== undefined ? { onLocalPodStatus: options.onLocalPodStatus } : {}),
+      ...(options.onLocalPodGone !== undefined ? { onLocalPodGone: options.onLocalPodGone } : {}),
+      ...(options.fence !== undefined ? { fenced: (pod: JsonObject) => options.fence?.fenced === true && mustRunAtMostOnce(pod) } : {}),
     })
     const changed = (kind: 'configMap' | 'secret') => (object: JsonObject): void => this.agent.configSourceChanged(kind, namespaceOf(object), nameOf(object))
     configMaps.addHandlers({ onAdd: changed('configMap'), onUpdate: (_previous, object) => changed('configMap')(object), onDelete: changed('configMap') })
@@ -164,6 +174,11 @@ export class NodeAgent {
   }
 
   /** Stops acting; containers keep running (a restarted daemon adopts them). */
+  /** The node's fence went up or down: every pod is synced again. */
+  fenceChanged(): void {
+    this.agent.fenceChanged()
+  }
+
   async stop(): Promise<void> {
     this.stopped = true
     this.statusReporter.stop()

@@ -119,6 +119,20 @@ export interface PodAgentOptions {
   readonly podNetwork?: PodNetworkHook
   /** Pods synced at once (each pod by one worker at a time). */
   readonly workers?: number
+  /**
+   * True while `pod` must not run because the node is fenced (node-fence.ts): its containers are
+   * stopped and nothing is written. The owner calls `fenceChanged` when the answer may change.
+   */
+  readonly fenced?: (pod: JsonObject) => boolean
+  /**
+   * Called with every status the agent computes for a local pod, before (and whether or not)
+   * writing it through the API succeeds — so that endpoint gossip follows readiness while the
+   * cluster has no quorum — and with the pod's last status when its teardown begins. Must be
+   * quick and must not throw.
+   */
+  readonly onLocalPodStatus?: (pod: JsonObject, status: JsonObject) => void
+  /** Called when a pod's containers and sandboxes are gone from this node. Must not throw. */
+  readonly onLocalPodGone?: (uid: string) => void
 }
 
 const RELIST_INTERVAL_MS_DEFAULT = 1000
@@ -140,6 +154,8 @@ interface PodRecord {
   pod: JsonObject
   /** The status this agent last wrote or found already in place. */
   lastStatus: JsonObject | undefined
+  /** The status last given to onLocalPodStatus (it may never have reached the API). */
+  reportedStatus?: JsonObject
   /** Consecutive syncs whose starts failed, for the retry delay. */
   startFailures: number
   resyncTimer: Timer | undefined
@@ -318,16 +334,38 @@ export class PodAgent {
     const nowMs = this.options.timers.realtimeMs()
     const plan = computePodActions({ pod, nodeName: this.nodeName, observed, probes: (name) => this.probes.resultOf(uid, name), backoff: this.backoff, nowMs })
     if (plan.removePod) return this.syncTeardown(uid, pod, observed, plan)
+    if (this.options.fenced?.(pod) === true) return this.syncFenced(pod, observed)
     const failures = await this.execute(pod, observed, plan)
     const after = await this.observe(uid, pod)
     this.updateProbes(pod, after)
     const waiting = new Map([...plan.waiting, ...failures])
     const status = podStatusFrom({ pod, observed: after, probes: (name) => this.probes.resultOf(uid, name), waiting, nowMs: this.options.timers.realtimeMs(), hostIp: this.options.hostIp, runtimeName: this.runtime.name })
+    record.reportedStatus = status
+    this.options.onLocalPodStatus?.(pod, status)
     await this.writeStatus(uid, record, pod, status)
     record.startFailures = failures.size > 0 ? record.startFailures + 1 : 0
     const retryMs = failures.size > 0 ? Math.min(START_RETRY_MS_MAX, START_RETRY_MS_MIN * 2 ** Math.min(record.startFailures - 1, 10)) : Number.POSITIVE_INFINITY
     const periodicMs = plan.killPod ? Number.POSITIVE_INFINITY : (this.options.resyncIntervalMs ?? RESYNC_INTERVAL_MS_DEFAULT)
     this.scheduleResync(uid, record, Math.min(plan.resyncAfterMs ?? Number.POSITIVE_INFINITY, retryMs, periodicMs))
+  }
+
+  /**
+   * A pod that must not run while the node is fenced: its containers are killed at once (no grace:
+   * the majority may replace the pod soon) and kept, with the sandbox, for when the fence lifts.
+   * No status is written; the cut-off node could not commit it anyway.
+   */
+  private async syncFenced(pod: JsonObject, observed: ObservedPod): Promise<void> {
+    if (!observed.containers.some((container) => container.state === 'running')) return
+    const kill = teardownActions(observed, 0)
+    await this.execute(pod, observed, { ...kill, stopSandboxes: [], removeContainers: [], removeSandboxes: [] })
+    // Peers' service proxies stop sending it traffic (endpoint gossip); the next status after the fence brings it back.
+    this.options.onLocalPodGone?.(uidOf(pod))
+    this.options.log(`pod agent ${this.nodeName}: node fenced: stopped ${namespaceOf(pod)}/${nameOf(pod)}`)
+  }
+
+  /** The fence went up or down: every pod is synced again. */
+  fenceChanged(): void {
+    for (const uid of this.podsByUid.keys()) this.queue.add(uid)
   }
 
   /** A pod the API no longer has (or never had): stop and remove what is left of it. */
@@ -347,6 +385,9 @@ export class PodAgent {
 
   /** A pod being deleted (or moved away): stop, remove, then finish its deletion in the API. */
   private async syncTeardown(uid: string, pod: JsonObject, observed: ObservedPod, plan: PodActions): Promise<void> {
+    // Peers stop sending new connections to a terminating pod before its grace period runs.
+    const record = this.records.get(uid)
+    if (isBeingDeleted(pod)) this.options.onLocalPodStatus?.(pod, record?.reportedStatus ?? record?.lastStatus ?? statusOf(pod))
     await this.execute(pod, observed, plan)
     if (isBeingDeleted(pod) && this.isMine(pod)) {
       try {
@@ -366,6 +407,7 @@ export class PodAgent {
     this.records.delete(uid)
     this.probes.removePod(uid)
     this.backoff.forgetPod(uid)
+    this.options.onLocalPodGone?.(uid)
     await this.options.volumes.tearDown(uid)
     if (this.options.podNetwork !== undefined) {
       for (const [sandboxId, entry] of this.sandboxIps) if (entry.podUid === uid) this.sandboxIps.delete(sandboxId)

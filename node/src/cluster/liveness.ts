@@ -28,9 +28,13 @@ export class LivenessTable {
 
   /** A node never heard from counts from our own start, so a fresh table declares nobody dead. */
   view(nodeId: string, nowMs: number): LivenessInfo {
-    const lastMs = this.lastSeenMs.get(nodeId) ?? this.startedMs
-    const silentMs = nowMs - lastMs
+    const silentMs = this.silentForMs(nodeId, nowMs)
     return silentMs <= this.aliveWindowMs ? { alive: true, deadForMs: 0 } : { alive: false, deadForMs: silentMs }
+  }
+
+  /** How long `nodeId` has been silent (a node never heard from: since our own start). */
+  silentForMs(nodeId: string, nowMs: number): number {
+    return nowMs - (this.lastSeenMs.get(nodeId) ?? this.startedMs)
   }
 
   forget(nodeId: string): void {

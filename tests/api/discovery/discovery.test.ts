@@ -37,13 +37,13 @@ t.test('/api and /apis', async (t) => {
   const groups = apiGroupListDocument(BUILTIN_REGISTRY)
   t.equal(groups.kind, 'APIGroupList')
   t.equal(groups.apiVersion, 'v1')
-  t.same(groups.groups.map((group) => group.name), ['apps', 'autoscaling', 'batch', 'coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io', 'storage.k8s.io'])
+  t.same(groups.groups.map((group) => group.name), ['apps', 'autoscaling', 'batch', 'coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io', 'networking.k8s.io', 'storage.k8s.io'])
   t.same(groups.groups[0], { name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } })
   t.same(groups.groups[1]?.preferredVersion, { groupVersion: 'autoscaling/v2', version: 'v2' })
   t.same(apiGroupDocument(BUILTIN_REGISTRY, 'batch'), {
     kind: 'APIGroup', apiVersion: 'v1', name: 'batch', versions: [{ groupVersion: 'batch/v1', version: 'v1' }], preferredVersion: { groupVersion: 'batch/v1', version: 'v1' },
   })
-  t.equal(apiGroupDocument(BUILTIN_REGISTRY, 'networking.k8s.io'), undefined)
+  t.equal(apiGroupDocument(BUILTIN_REGISTRY, 'policy'), undefined)
 })
 
 t.test('APIResourceList entries match what kubectl 1.20 worked with', async (t) => {
@@ -106,6 +106,7 @@ const EXPECTED: Array<[string, string, string, boolean, string[], boolean, strin
   ['coordination.k8s.io/v1', 'leases', 'Lease', true, [], false, []],
   ['discovery.k8s.io/v1', 'endpointslices', 'EndpointSlice', true, [], false, []],
   ['events.k8s.io/v1', 'events', 'Event', true, ['ev'], false, []],
+  ['networking.k8s.io/v1', 'networkpolicies', 'NetworkPolicy', true, ['netpol'], false, []],
   ['storage.k8s.io/v1', 'storageclasses', 'StorageClass', false, ['sc'], false, []],
 ]
 

@@ -31,6 +31,7 @@ const EXAMPLES: Readonly<Record<string, Loose>> = {
   DaemonSet: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'web' } }, template: template() } },
   Deployment: deployment(),
   Endpoints: { metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '10.244.0.7' }], ports: [{ port: 80 }] }] },
+  NetworkPolicy: { metadata: { name: 'web' }, spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: {} }], ports: [{ port: 80 }] }] } },
   EndpointSlice: { metadata: { name: 'web-abcde' }, addressType: 'IPv4', endpoints: [{ addresses: ['10.244.0.7'], conditions: { ready: true } }], ports: [{ port: 80 }] },
   Event: { metadata: { name: 'web.1' }, involvedObject: { kind: 'Deployment', name: 'web' }, reason: 'ScalingReplicaSet', type: 'Normal' },
   HorizontalPodAutoscaler: { metadata: { name: 'web' }, spec: { scaleTargetRef: { kind: 'Deployment', name: 'web' }, maxReplicas: 5 } },

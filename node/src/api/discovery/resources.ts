@@ -153,6 +153,9 @@ export const BUILTIN_RESOURCES: readonly ResourceDefinition[] = [
   ...groupVersion('events.k8s.io', 'v1', [
     { name: 'events', singularName: 'event', kind: 'Event', shortNames: ['ev'] },
   ]),
+  ...groupVersion('networking.k8s.io', 'v1', [
+    { name: 'networkpolicies', singularName: 'networkpolicy', kind: 'NetworkPolicy', shortNames: ['netpol'] },
+  ]),
   ...groupVersion('storage.k8s.io', 'v1', [
     { name: 'storageclasses', singularName: 'storageclass', kind: 'StorageClass', namespaced: false, shortNames: ['sc'] },
   ]),

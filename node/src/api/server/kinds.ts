@@ -27,6 +27,7 @@ import { defaultJob, jobErrors } from './kinds/job.ts'
 import { leaseErrors } from './kinds/lease.ts'
 import { objectMetaErrors } from './kinds/metadata.ts'
 import { defaultNamespace, namespaceErrors } from './kinds/namespace.ts'
+import { defaultNetworkPolicy, networkPolicyErrors } from './kinds/network-policy.ts'
 import { defaultNode, nodeErrors } from './kinds/node.ts'
 import { claimErrors, defaultClaim, defaultPersistentVolume, persistentVolumeErrors } from './kinds/persistent-volume.ts'
 import { defaultPodSpecInPlace } from './kinds/pod-spec.ts'
@@ -61,6 +62,7 @@ const RULES: Readonly<Record<string, KindRules>> = {
   Job: { fillDefaults: defaultJob, validate: jobErrors },
   Lease: { validate: leaseErrors },
   Namespace: { fillDefaults: defaultNamespace, validate: namespaceErrors },
+  NetworkPolicy: { fillDefaults: defaultNetworkPolicy, validate: networkPolicyErrors },
   Node: { fillDefaults: defaultNode, validate: nodeErrors },
   PersistentVolume: { fillDefaults: defaultPersistentVolume, validate: persistentVolumeErrors },
   PersistentVolumeClaim: { fillDefaults: defaultClaim, validate: claimErrors },

@@ -361,6 +361,7 @@ const COLUMNS_BY_KIND: Readonly<Record<string, readonly Column[]>> = {
     column('Endpoints', (slice) => firstThree(list(field(slice, 'endpoints')).flatMap((endpoint) => list(field(endpoint, 'addresses')).map((address) => text(address, ''))))),
     AGE,
   ],
+  NetworkPolicy: [NAME, column('Pod-Selector', (policy) => selectorText(field(policy, 'spec', 'podSelector'))), AGE],
   Namespace: [NAME, column('Status', (namespace) => text(field(namespace, 'status', 'phase'), 'Active')), AGE],
   ConfigMap: [NAME, column('Data', (map) => Object.keys(isJsonObject(map['data']) ? map['data'] : {}).length + Object.keys(isJsonObject(map['binaryData']) ? map['binaryData'] : {}).length, { type: 'integer' }), AGE],
   Secret: [NAME, column('Type', (secret) => text(secret['type'], 'Opaque')), column('Data', (secret) => Object.keys(isJsonObject(secret['data']) ? secret['data'] : {}).length, { type: 'integer' }), AGE],

@@ -48,6 +48,7 @@ import { CronJobController } from './cronjob-controller.ts'
 import { GarbageCollectorController } from './garbage-collector-controller.ts'
 import { NamespaceController } from './namespace-controller.ts'
 import { PodGcController } from './pod-gc-controller.ts'
+import { LoadBalancerController } from '../load-balancer-controller.ts'
 
 /** Where the manager learns whether its node leads. */
 export interface Leadership {
@@ -88,8 +89,8 @@ export interface ControllerManagerOptions {
   }
 }
 
-export const NODE_NOT_READY_GRACE_MS_DEFAULT = 5000
-export const POD_EVICTION_TIMEOUT_MS_DEFAULT = 5000
+export const NODE_NOT_READY_GRACE_MS_DEFAULT = 4000
+export const POD_EVICTION_TIMEOUT_MS_DEFAULT = 3000
 const NODE_MONITOR_PERIOD_MS_DEFAULT = 500
 const LEADERSHIP_POLL_MS_DEFAULT = 100
 const WORKERS_DEFAULT = 4
@@ -199,6 +200,9 @@ class ManagerSession {
     const endpointSlices = new EndpointSliceController(ownContext)
     this.ownedInformers.push(...endpointSlices.informers)
     this.runners.push(new ControllerRunner({ name: 'endpointslice-controller', queue: endpointSlices.queue, workers, sync: (key) => endpointSlices.sync(key), isFatal, onFatal: fatal, log }))
+    const loadBalancers = new LoadBalancerController(ownContext)
+    this.ownedInformers.push(...loadBalancers.informers)
+    this.runners.push(new ControllerRunner({ name: 'loadbalancer-controller', queue: loadBalancers.queue, workers: 1, sync: (key) => loadBalancers.sync(key), isFatal, onFatal: fatal, log }))
     const garbageCollector = new GarbageCollectorController({ informers, objects, timers, log })
     const namespaceController = new NamespaceController({ informers, objects, timers, log })
     const podGc = new PodGcController({ pods: informers.pods, nodes: informers.nodes, objects, timers, log, podEvictionTimeoutMs: options.podEvictionTimeoutMs ?? POD_EVICTION_TIMEOUT_MS_DEFAULT })

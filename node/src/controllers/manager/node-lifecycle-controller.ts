@@ -4,19 +4,21 @@
  * writes: nodes do not write a heartbeat through Raft every few seconds — and:
  *
  * 1. gives Nodes without a pod CIDR one (node-ipam.ts);
- * 2. a node silent for longer than `nodeNotReadyGraceMs` (default 5 s): all conditions Unknown
+ * 2. a node silent for longer than `nodeNotReadyGraceMs` (default 4 s): all conditions Unknown
  *    (NodeStatusUnknown, "Kubelet stopped posting node status."), the taint
  *    node.kubernetes.io/unreachable:NoSchedule at once, its pods marked not Ready (so Deployments
  *    count them unavailable), and node.kubernetes.io/unreachable:NoExecute as the zone's eviction
  *    rate limiter allows;
  * 3. a node heard again: Ready=True and the unreachable taints removed;
  * 4. pods on nodes with NoExecute taints are deleted once their toleration runs out
- *    (`podEvictionTimeoutMs`, default 5 s, for pods without one), and their ReplicaSets recreate
+ *    (`podEvictionTimeoutMs`, default 3 s, for pods without one), and their ReplicaSets recreate
  *    them elsewhere; nothing is evicted while evictions are suspended (every zone disrupted, or
  *    this leader hears nobody else: see node-lifecycle-rules.ts).
  *
- * Kubernetes' defaults are 40 s of grace and a 300 s toleration; Flotilla's are 5 s and 5 s, so
- * a dead node's pods run elsewhere about 10 s after it died.
+ * Kubernetes' defaults are 40 s of grace and a 300 s toleration; Flotilla's are 4 s and 3 s (with
+ * liveness beacons every second), so a dead node's pods run elsewhere well within 10 s of its
+ * death. A node cut off rather than dead fences itself before that (agent/node-fence.ts), so a
+ * StatefulSet identity does not run on both sides.
  */
 import type { JsonObject } from '../../api/machinery/canonical.ts'
 import { newEvent } from '../events.ts'
@@ -24,7 +26,7 @@ import { formatTime, metadataOf, nameOf, namespaceOf, specOf, uidOf } from '../o
 import { PODS, type Action, type Plan } from '../plan.ts'
 import type { Informer } from './informer.ts'
 import { healthyNodeConditions, nodeReadyStatus, unknownNodeConditions } from './node-conditions.ts'
-import { PodCidrAllocator, podCidrsInUse } from './node-ipam.ts'
+import { CLUSTER_CIDR, PodCidrAllocator, podCidrsInUse, POD_CIDRS_MAX } from './node-ipam.ts'
 import {
   RateLimiter,
   TAINT_NOT_READY_KEY,
@@ -109,6 +111,8 @@ function nodeEvent(nodeName: string, reason: string, message: string, type: 'Nor
 export class NodeLifecycleController {
   private readonly options: NodeLifecycleOptions
   private readonly limiters = new Map<string, RateLimiter>()
+  /** Nodes already told that no pod range is left (once per leadership, not every pass). */
+  private readonly cidrNotAvailableReported = new Set<string>()
   private timer: Timer | undefined
   private running = false
   private stopped = false
@@ -223,6 +227,10 @@ export class NodeLifecycleController {
       if (cidr !== undefined) {
         spec = { ...spec, podCIDR: cidr, podCIDRs: [cidr] }
         specChanged = true
+      } else if (!this.cidrNotAvailableReported.has(name)) {
+        // As kube's range allocator: the node runs no pods with their own network until a range frees up.
+        this.cidrNotAvailableReported.add(name)
+        actions.push({ type: 'event', event: nodeEvent(name, 'CIDRNotAvailable', `Node ${name} status is now: CIDRNotAvailable (all ${POD_CIDRS_MAX} pod ranges of ${CLUSTER_CIDR} are in use)`, 'Warning', nowMs, 1) })
       }
     }
     const add: JsonObject[] = []
