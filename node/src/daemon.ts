@@ -21,6 +21,7 @@ import { FlotillaError, InvalidConfigError, NotLeaderError, TimeoutError } from 
 import { waitFor } from '../../lib/poll.ts'
 import { randomFromEntropy } from '../../lib/random.ts'
 import { GossipLibp2p } from '../../network/src/libp2p/gossip-libp2p.ts'
+import { EndpointGossipService } from '../../network/src/endpoint-gossip/endpoint-gossip-service.ts'
 import { Libp2pHost } from '../../network/src/libp2p/host-libp2p.ts'
 import { loadOrCreatePeerKey } from '../../network/src/libp2p/identity.ts'
 import { TransportLibp2p } from '../../network/src/libp2p/transport-libp2p.ts'
@@ -59,6 +60,10 @@ import { NODES } from './controllers/manager/shared-informers.ts'
 import { PodNetwork } from '../../network/src/pod-network/pod-network.ts'
 import { parseResolvConf, podResolverConfig } from '../../network/src/dns/resolv-conf.ts'
 import { NodeNetworkServices } from './agent/node-network-services.ts'
+import { VipAnnouncer } from '../../network/src/load-balancer/vip-announcer.ts'
+import { SERVICES } from './controllers/endpoints.ts'
+import { ENDPOINT_SLICES } from './controllers/endpoint-slices.ts'
+import { NodeFence } from './agent/node-fence.ts'
 import type { SandboxConfig } from '../../runtime/src/runtime.ts'
 import type { JsonObject } from './api/machinery/canonical.ts'
 import type { OverlayBackend } from '../../network/src/pod-network/overlay.ts'
@@ -75,7 +80,7 @@ const ANONYMOUS_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version'])
 /** libp2p peer ids of removed members: refused by the connection gater. */
 const DENIED_PREFIX = '/registry/flotilla/denied/'
 /** Gossip liveness beacons; the alive window below allows for two lost ones and scheduling delay. */
-const HEARTBEAT_INTERVAL_MS = 2000
+const HEARTBEAT_INTERVAL_MS = 1000
 /** A node silent on gossip for this long is considered down (the lifecycle controller's grace). */
 const ALIVE_WINDOW_MS = 5000
 const CONTROLLER_INTERVAL_MS = 1000
@@ -175,9 +180,13 @@ export class Daemon {
   private agentPods: Informer | undefined
   /** The agent over a container runtime (`--runtime docker`). */
   private nodeAgent: NodeAgent | undefined
+  private nodeFence: NodeFence | undefined
   /** The pod network (`--pod-network overlay`). */
   private podNetwork: PodNetwork | undefined
   private networkServices: NodeNetworkServices | undefined
+  private endpointGossip: EndpointGossipService | undefined
+  /** LoadBalancer addresses this node announces, with the informers that feed it. */
+  private vipAnnouncer: { readonly announcer: VipAnnouncer; readonly informers: readonly Informer[] } | undefined
   private members = new Map<string, MemberRecord>()
   private server: Server | undefined
   private kubeServer: Server | undefined
@@ -277,8 +286,12 @@ export class Daemon {
     this.controllerManager?.stop()
     this.agent?.stop()
     this.agentPods?.stop()
+    // First, so that the addresses move to another node while this one shuts down.
+    await this.stopVipAnnouncer()
     this.podNetwork?.stop()
+    this.endpointGossip?.stop()
     await this.networkServices?.stop().catch((error: Error) => this.log(`stopping the service proxy and DNS: ${error.message}`))
+    this.nodeFence?.stop()
     await this.nodeAgent?.stop().catch((error: Error) => this.log(`stopping the node agent: ${error.message}`))
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
     this.kubeServer?.closeAllConnections()
@@ -618,10 +631,23 @@ export class Daemon {
     if (this.stopped) return
     const podNetwork = this.options.podNetwork === 'overlay' ? await this.startPodNetwork(internalIp) : undefined
     if (this.stopped) return
+    // Pod readiness by gossip, so that every node's service proxy follows it without Raft.
+    const endpointGossip = podNetwork !== undefined ? this.startEndpointGossip() : undefined
     // With its own pod network the node also proxies Services and serves cluster DNS on the pod gateway.
     const dnsFor = podNetwork !== undefined ? await this.startNetworkServices(podNetwork, internalIp) : undefined
     if (this.stopped) return
+    if (podNetwork !== undefined) await this.startVipAnnouncer(this.options.underlayIp ?? internalIp)
+    if (this.stopped) return
+    const fence = new NodeFence({
+      timers: this.timers,
+      voters: () => this.raft.status().voters,
+      selfId: this.config.nodeId,
+      silentForMs: (nodeId) => this.nodeLiveness.silentForMs(nodeId, this.clock.monotonicMs()),
+      onChange: () => this.nodeAgent?.fenceChanged(),
+      log,
+    })
     const agent = new NodeAgent({
+      fence,
       nodeName: this.config.name,
       hostIp: internalIp,
       runtime,
@@ -639,10 +665,22 @@ export class Daemon {
       ...(this.options.crashBackoffInitialMs !== undefined ? { crashBackoffInitialMs: this.options.crashBackoffInitialMs } : {}),
       ...(podNetwork !== undefined ? { podNetwork: { setUp: (pod, sandbox) => podNetwork.setUpPod(pod, sandbox), tearDown: (podUid) => podNetwork.tearDownPod(podUid) } } : {}),
       ...(dnsFor !== undefined ? { dnsFor } : {}),
+      ...(endpointGossip !== undefined ? { onLocalPodStatus: (pod: JsonObject, status: JsonObject) => endpointGossip.localPodStatus(pod, status), onLocalPodGone: (uid: string) => endpointGossip.localPodGone(uid) } : {}),
     })
     this.nodeAgent = agent
     await agent.start()
+    this.nodeFence = fence
+    fence.start()
     log(`node agent running pods on Docker ${version.runtimeVersion}`)
+  }
+
+  /** Endpoint gossip (network/src/endpoint-gossip) of a node with its own pod network; started once. */
+  private startEndpointGossip(): EndpointGossipService {
+    if (this.endpointGossip === undefined) {
+      this.endpointGossip = new EndpointGossipService({ nodeName: this.config.name, gossip: this.gossip, timers: this.timers, log: (line) => this.log(line) })
+      this.endpointGossip.start()
+    }
+    return this.endpointGossip
   }
 
   /**
@@ -660,12 +698,53 @@ export class Daemon {
         timers: this.timers,
         log: (line) => this.log(line),
         dnsAddress: { host: gateway, port: 53 },
+        ...(this.endpointGossip !== undefined ? { endpointGossip: this.endpointGossip } : {}),
       })
       await services.start()
       this.networkServices = services
     }
     const host = parseResolvConf(readFileSync('/etc/resolv.conf', 'utf8'))
     return (pod) => podResolverConfig(pod, { clusterDnsServers: [gateway], clusterDomain: 'cluster.local', host })
+  }
+
+  /**
+   * The LoadBalancer address announcer (network/src/load-balancer) of a node with its own pod
+   * network, over informers of its own (Services, Nodes, EndpointSlices) and gossip liveness, so
+   * that failover needs neither Raft nor the leader.
+   */
+  private async startVipAnnouncer(underlayIp: string): Promise<void> {
+    if (this.vipAnnouncer !== undefined) return
+    const log = (line: string): void => this.log(line)
+    const informers = [SERVICES, NODES, ENDPOINT_SLICES].map((resource) => new Informer({ objects: this.objects, resource, timers: this.timers, log }))
+    const [services, nodes, slices] = informers as [Informer, Informer, Informer]
+    const announcer = new VipAnnouncer({
+      nodeName: this.config.name,
+      underlayIp,
+      timers: this.timers,
+      snapshot: () => ({ services: services.list(), nodes: nodes.list(), endpointSlices: slices.list() }),
+      isAlive: (nodeName) => this.silentForMs(nodeName) === 0,
+      log,
+    })
+    const changed = { onAdd: () => announcer.changed(), onUpdate: () => announcer.changed(), onDelete: () => announcer.changed() }
+    for (const informer of informers) informer.addHandlers(changed)
+    // Recorded before the lists, so that a stop during them still stops the informers.
+    this.vipAnnouncer = { announcer, informers }
+    try {
+      await Promise.all(informers.map((informer) => informer.start()))
+    } catch (error) {
+      // The agent's start is retried as a whole; the next attempt builds a fresh announcer.
+      for (const informer of informers) informer.stop()
+      this.vipAnnouncer = undefined
+      throw error
+    }
+    if (!this.stopped) announcer.start()
+  }
+
+  private async stopVipAnnouncer(): Promise<void> {
+    const running = this.vipAnnouncer
+    if (running === undefined) return
+    for (const informer of running.informers) informer.stop()
+    await running.announcer.stop().catch((error: Error) => this.log(`stopping the load balancer announcer: ${error.message}`))
   }
 
   /**

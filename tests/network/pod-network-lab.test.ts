@@ -2,7 +2,8 @@
 // their Node's spec.podCIDR and pods on different hosts reach each other by pod IP — HTTP from a
 // pod on h1 to an httpd pod on h3, ping both ways — through the daemons' pod network (cbr0, veths,
 // gossip-programmed routes or flannel.1); a NetworkPolicy drops what it should and nothing more;
-// `lab down` leaves nothing behind.
+// (host-gw) endpoints follow a pod's readiness and deletion on every host, and a NodePort answers
+// from the underlay; `lab down` leaves nothing behind.
 // Method: the real CLI (`flotilla lab up --overlay …`) as root, kubectl 1.20 inside h1's
 // namespace, commands run in the pods' containers through each host's engine. One lab at a time
 // on the machine: every lab is built under the shared lab lock. Skipped (failed when CI=true)
@@ -48,6 +49,66 @@ function inCidr(ip: string, cidr: string): boolean {
 
 interface PodView {
   readonly status: { readonly phase?: string; readonly podIP?: string }
+}
+
+/** Whether host `host`'s service proxy table names `ip` (a DNAT target). */
+async function proxyRoutesTo(host: string, ip: string): Promise<boolean> {
+  const { stdout } = await execFileAsync('nsenter', [`--net=/run/netns/fl-${host}`, '--', 'nft', '-j', 'list', 'table', 'ip', 'flotilla-proxy'], { maxBuffer: 16 * 1024 * 1024 }).catch(() => ({ stdout: '' }))
+  return stdout.includes(`"${ip}"`)
+}
+
+/** One HTTP GET from a lab host's own network namespace (the underlay side, not a pod). */
+async function fetchFromHost(host: string, url: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await execFileAsync('nsenter', [`--net=/run/netns/fl-${host}`, '--', 'timeout', '3', 'busybox', 'wget', '-qO-', url])
+    return stdout
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Endpoints follow readiness and deletions on every host: a pod on h2 whose readiness probe tests a
+ * file; removing the file takes its address out of all three hosts' nftables rules, recreating it
+ * puts it back, deleting the pod takes it out for good (times printed; endpoint gossip carries the
+ * change, the benchmark measures it). Then a NodePort Service answers from the underlay: h2's own
+ * namespace fetches web (on h3) through h1's and h3's node addresses.
+ */
+async function endpointsScenario(t: Test, kubeconfig: string, directory: string): Promise<void> {
+  const hosts = ['h1', 'h2', 'h3']
+  const manifest = join(directory, 'endpoints.json')
+  writeFileSync(manifest, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'flip', namespace: 'default', labels: { app: 'flip' } }, spec: { nodeName: 'h2', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sh', '-c', 'touch /ready; mkdir -p /www && echo flip > /www/index.html && exec httpd -f -p 80 -h /www'], readinessProbe: { exec: { command: ['test', '-f', '/ready'] }, periodSeconds: 1, failureThreshold: 1 } }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'flip', namespace: 'default' }, spec: { selector: { app: 'flip' }, ports: [{ port: 80 }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-nodeport', namespace: 'default' }, spec: { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 8080, targetPort: 80 }] } },
+  ] }))
+  await kubectl(kubeconfig, ['apply', '-f', manifest])
+  const flipIp = await waitFor('the flip pod to be Ready with an IP', 60_000, async () => {
+    const view = JSON.parse(await kubectl(kubeconfig, ['get', 'pod', 'flip', '-o', 'json'])) as { status: { podIP?: string; conditions?: { type: string; status: string }[] } }
+    return view.status.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true ? view.status.podIP : undefined
+  }, 250)
+  const everyHost = async (routed: boolean): Promise<true | undefined> => ((await Promise.all(hosts.map((host) => proxyRoutesTo(host, flipIp)))).every((has) => has === routed) ? true : undefined)
+  await waitFor('every host to route the flip Service to its pod', 30_000, () => everyHost(true), 100)
+  t.pass(`all three hosts route the flip Service to ${flipIp}`)
+  const timed = async (what: string, change: string[], routed: boolean): Promise<void> => {
+    const startedMs = performance.now()
+    await execInPod('h2', 'flip', change)
+    await waitFor(what, 30_000, () => everyHost(routed), 50)
+    t.pass(`${what}: ${Math.round(performance.now() - startedMs)} ms after the change in the container (incl. up to one 1 s probe period)`)
+  }
+  await timed('not ready → out of every host\'s rules', ['rm', '-f', '/ready'], false)
+  await timed('ready again → back in every host\'s rules', ['touch', '/ready'], true)
+  const deletedAtMs = performance.now()
+  await kubectl(kubeconfig, ['delete', 'pod', 'flip', '--wait=false'])
+  await waitFor('the deleted pod to leave every host\'s rules', 30_000, () => everyHost(false), 50)
+  t.pass(`deleted → out of every host's rules ${Math.round(performance.now() - deletedAtMs)} ms after the DELETE`)
+
+  const nodePort = (JSON.parse(await kubectl(kubeconfig, ['get', 'service', 'web-nodeport', '-o', 'json'])) as { spec: { ports: { nodePort?: number }[] } }).spec.ports[0]?.nodePort
+  t.ok(nodePort !== undefined && nodePort >= 30000 && nodePort <= 32767, `a node port from 30000–32767: ${String(nodePort)}`)
+  for (const address of ['10.250.0.1', '10.250.0.3']) {
+    const page = await waitFor(`NodePort ${address}:${String(nodePort)} from h2's namespace`, 30_000, () => fetchFromHost('h2', `http://${address}:${String(nodePort)}/`), 250)
+    t.match(page, /^pod-network-/, `the underlay reaches web through ${address}:${String(nodePort)}`)
+  }
 }
 
 /**
@@ -168,6 +229,7 @@ async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void>
     t.equal(byName.trim(), `pod-network-${overlay}`, 'HTTP to http://web:8080/ (cluster DNS, then the VIP)')
 
     await networkPolicyScenario(t, kubeconfig, directory, { webIp, clusterIp })
+    if (overlay === 'host-gw') await endpointsScenario(t, kubeconfig, directory)
 
     const { stdout: routes } = await execFileAsync('ip', ['-n', 'fl-h1', 'route', 'show'])
     const h3Cidr = podCidrs.get('h3')!

@@ -1,6 +1,6 @@
 /**
  * The service proxy's desired ruleset (pure): ClusterIP balancing over ready endpoints, NodePort,
- * ClientIP affinity, externalTrafficPolicy Local, Services without endpoints, the sync batch's
+ * LoadBalancer ingress IPs, ClientIP affinity, externalTrafficPolicy Local, Services without endpoints, the sync batch's
  * deletions, determinism; and the ServiceProxy loop's debounce and change detection against a
  * recording target with simulated time.
  */
@@ -161,6 +161,75 @@ t.test('NodePort with externalTrafficPolicy Local: only local endpoints, no masq
   const onN3 = serviceRules({ services: [web(spec)], endpointSlices: slices, node: { name: 'n3', nodeIps: ['192.168.7.3'] } })
   t.same(elementsOf(onN3, 'service-nodeports'), [])
   t.same(elementsOf(onN3, 'no-endpoint-nodeports'), [[{ concat: ['tcp', 30080] }, { goto: { target: 'reject-chain' } }]], 'no local endpoint: rejected')
+})
+
+/** A LoadBalancer Service `web` with NodePort 30080 and `ingressIps` in its status. */
+function loadBalancer(ingressIps: readonly string[], extra: Record<string, unknown> = {}): KubeObject {
+  return {
+    ...web({ type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }], ...extra }),
+    status: { loadBalancer: { ingress: ingressIps.map((ip) => ({ ip })) } },
+  }
+}
+
+/** The service-ips entries of `desired` as `ip:port → target chain`. */
+function serviceIpTargets(desired: DesiredRuleset): Map<string, string> {
+  const entries = elementsOf(desired, 'service-ips') as [{ concat: [string, string, number] }, { goto: { target: string } }][]
+  return new Map(entries.map(([key, verdict]) => [`${key.concat[0]}:${key.concat[2]}`, verdict.goto.target]))
+}
+
+t.test('LoadBalancer (Cluster): the ingress IP enters the external chain, masqueraded, over every endpoint', async (t) => {
+  const slices = [slice('web', [{ ip: '10.244.1.3', node: 'n1' }, { ip: '10.244.2.3', node: 'n2' }])]
+  for (const node of [NODE, { name: 'n3', nodeIps: ['192.168.7.3'] }]) {
+    const desired = serviceRules({ services: [loadBalancer(['10.250.0.200'])], endpointSlices: slices, node })
+    const targets = serviceIpTargets(desired)
+    t.same([...targets.keys()].sort(), ['10.250.0.200:80', '10.96.0.10:80'], `${node.name}: the ClusterIP and the LoadBalancer IP`)
+    const externalChain = targets.get('10.250.0.200:80') ?? ''
+    t.match(externalChain, /^external-/, `${node.name}: the LoadBalancer IP goes through the external chain`)
+    const nodePort = (elementsOf(desired, 'service-nodeports') as [unknown, { goto: { target: string } }][])[0]
+    t.equal(nodePort?.[1].goto.target, externalChain, `${node.name}: the same chain as the NodePort`)
+    const external = desired.rules.filter((rule) => rule.chain === externalChain)
+    t.match(JSON.stringify(external[0]?.expr), /"mangle".*16384/, `${node.name}: marked for masquerade`)
+    t.same(external[1]?.expr, [{ goto: { target: targets.get('10.96.0.10:80') } }], `${node.name}: then balanced like the ClusterIP`)
+  }
+})
+
+t.test('LoadBalancer with externalTrafficPolicy Local: local endpoints only; a node without one rejects', async (t) => {
+  const services = [loadBalancer(['10.250.0.200'], { externalTrafficPolicy: 'Local' })]
+  const slices = [slice('web', [{ ip: '10.244.1.3', node: 'n1' }, { ip: '10.244.2.3', node: 'n2' }])]
+  const onN1 = serviceRules({ services, endpointSlices: slices, node: NODE })
+  const externalChain = serviceIpTargets(onN1).get('10.250.0.200:80') ?? ''
+  const external = onN1.rules.filter((rule) => rule.chain === externalChain)
+  t.equal(external.length, 1)
+  const { mod, targets } = numgenTargets(external[0] as RuleSpec)
+  t.same([mod, targets.length], [1, 1])
+  t.match(targets[0], /10\.244\.1\.3\/8080$/, 'only the endpoint on n1')
+  t.notMatch(JSON.stringify(external), /mangle/, 'no masquerade: the pod sees the client address')
+
+  const onN3 = serviceRules({ services, endpointSlices: slices, node: { name: 'n3', nodeIps: ['192.168.7.3'] } })
+  t.notOk(serviceIpTargets(onN3).has('10.250.0.200:80'), 'n3 has no local endpoint: no DNAT for the LoadBalancer IP')
+  t.same(elementsOf(onN3, 'no-endpoint-services'), [[{ concat: ['10.250.0.200', 'tcp', 80] }, { goto: { target: 'reject-chain' } }]], 'it is rejected instead')
+  t.ok(serviceIpTargets(onN3).has('10.96.0.10:80'), 'the ClusterIP still balances over every endpoint')
+})
+
+t.test('LoadBalancer: pending, without endpoints, without node ports, and non-LoadBalancer statuses', async (t) => {
+  const slices = [slice('web', [{ ip: '10.244.1.3', node: 'n1' }])]
+  const pending = serviceRules({ services: [loadBalancer([])], endpointSlices: slices, node: NODE })
+  t.same([...serviceIpTargets(pending).keys()], ['10.96.0.10:80'], 'a pending Service has only its ClusterIP')
+
+  const empty = serviceRules({ services: [loadBalancer(['10.250.0.200'])], endpointSlices: [], node: NODE })
+  t.same(elementsOf(empty, 'service-ips'), [])
+  t.same(
+    (elementsOf(empty, 'no-endpoint-services') as [{ concat: unknown[] }, unknown][]).map(([key]) => key.concat[0]).sort(),
+    ['10.250.0.200', '10.96.0.10'],
+    'without endpoints both the ClusterIP and the LoadBalancer IP are rejected',
+  )
+
+  const noNodePorts = serviceRules({ services: [loadBalancer(['10.250.0.201', '10.250.0.200', 'fd00::1'], { allocateLoadBalancerNodePorts: false, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] })], endpointSlices: slices, node: NODE })
+  t.same([...serviceIpTargets(noNodePorts).keys()], ['10.96.0.10:80', '10.250.0.200:80', '10.250.0.201:80'], 'every IPv4 ingress IP, sorted, without a NodePort')
+  t.same(elementsOf(noNodePorts, 'service-nodeports'), [])
+
+  const stale = serviceRules({ services: [{ ...loadBalancer(['10.250.0.200']), spec: { type: 'ClusterIP', clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } }], endpointSlices: slices, node: NODE })
+  t.same([...serviceIpTargets(stale).keys()], ['10.96.0.10:80'], 'an ingress IP left on a Service that is no longer a LoadBalancer is ignored')
 })
 
 t.test('sessionAffinity ClientIP: a dynamic set per endpoint, checked before the random choice', async (t) => {

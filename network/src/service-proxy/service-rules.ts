@@ -6,10 +6,10 @@
  * nftables mode (verified on this machine kind: research/testbed.md §3.5):
  *
  *   nat-prerouting / nat-output (dstnat)   jump services
- *   services        ip daddr . meta l4proto . th dport vmap @service-ips            (ClusterIP)
+ *   services        ip daddr . meta l4proto . th dport vmap @service-ips  (ClusterIP; LoadBalancer IP → external-<id>)
  *                   ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
  *   service-<id>    affinity checks; numgen random mod N vmap { i : goto endpoint-<id>__<ep> }
- *   external-<id>   NodePort entry: Cluster → mark for masquerade, goto service-<id>;
+ *   external-<id>   NodePort and LoadBalancer entry: Cluster → mark for masquerade, goto service-<id>;
  *                   Local → numgen over this node's endpoints only (source kept)
  *   endpoint-...    ip saddr <ep> mark (hairpin); update @affinity set; dnat to <ep>:<port>
  *   nat-postrouting (srcnat)               meta mark & 0x4000 → clear it, masquerade
@@ -26,9 +26,18 @@
  * endpoints that are serving AND terminating used (kube-proxy's ProxyTerminatingEndpoints), so
  * a rolling update of the last pod does not black-hole traffic while it drains.
  *
- * Not covered here (deliberately): externalIPs, LoadBalancer ingress VIPs (a LoadBalancer Service
- * gets its ClusterIP and NodePorts), internalTrafficPolicy, IPv6, the "local traffic to an eTP=Local
- * NodePort counts as cluster traffic" short-cut, and conntrack flushing for UDP.
+ * LoadBalancer Services: the IPv4 addresses in status.loadBalancer.ingress (the pool addresses the
+ * leader allocated, network/src/load-balancer/) go into @service-ips like ClusterIPs, on every node,
+ * but through the Service's external chain, as NodePorts do: externalTrafficPolicy Cluster marks
+ * for masquerade (so replies come back through the node that received the packet, which matters
+ * when the client is outside the cluster) and balances over all endpoints; Local balances over
+ * this node's endpoints only and keeps the client's address, and a node without one rejects. Only
+ * the node that announces the address receives outside traffic for it (vip-announcer.ts); the
+ * others DNAT their own pods' and processes' traffic to it.
+ *
+ * Not covered here (deliberately): externalIPs, internalTrafficPolicy, IPv6, the "local traffic
+ * to an eTP=Local NodePort or LoadBalancer IP counts as cluster traffic" short-cut, and conntrack
+ * flushing for UDP.
  */
 import { assert } from '../../../lib/assert.ts'
 
@@ -201,6 +210,8 @@ interface ServicePort {
   readonly protocol: 'tcp' | 'udp' | 'sctp'
   readonly port: number
   readonly nodePort: number | undefined
+  /** status.loadBalancer.ingress IPv4 addresses of a LoadBalancer Service (sorted, distinct). */
+  readonly loadBalancerIps: readonly string[]
   readonly localOnly: boolean
   readonly affinityTimeoutSeconds: number | undefined
   readonly endpoints: readonly ServiceEndpoint[]
@@ -224,6 +235,7 @@ function servicePortsOf(service: KubeObject, slicesByService: ReadonlyMap<string
       ? configuredTimeout
       : AFFINITY_TIMEOUT_DEFAULT_SECONDS
   const slices = slicesByService.get(`${namespace}/${name}`) ?? []
+  const loadBalancerIps = type !== 'LoadBalancer' ? [] : [...new Set(listAt(objectAt(objectAt(service['status'])['loadBalancer'])['ingress']).map((entry) => stringAt(objectAt(entry)['ip'])).filter(isIpv4))].sort((a, b) => ipv4Number(a) - ipv4Number(b))
   const ports: ServicePort[] = []
   for (const raw of listAt(spec['ports']).map(objectAt)) {
     const protocol = protocolOf(raw['protocol'])
@@ -231,13 +243,14 @@ function servicePortsOf(service: KubeObject, slicesByService: ReadonlyMap<string
     if (protocol === undefined || !isPort(port)) continue
     const portName = stringAt(raw['name'])
     const nodePort = exposesNodePorts && isPort(raw['nodePort']) ? raw['nodePort'] : undefined
-    if (clusterIP === undefined && nodePort === undefined) continue
+    if (clusterIP === undefined && nodePort === undefined && loadBalancerIps.length === 0) continue
     ports.push({
       id: `${namespace}/${name}/${protocol}/${portName === '' ? String(port) : portName}`,
       clusterIP,
       protocol,
       port,
       nodePort,
+      loadBalancerIps,
       localOnly: exposesNodePorts && spec['externalTrafficPolicy'] === 'Local',
       affinityTimeoutSeconds,
       endpoints: endpointsForPort(slices, portName, protocol),
@@ -438,12 +451,16 @@ export function serviceRules(input: ServiceRulesInput): DesiredRuleset {
       noEndpointServices.push([{ concat: [port.clusterIP, port.protocol, port.port] }, gotoChain(REJECT_CHAIN)])
     }
 
-    if (port.nodePort !== undefined && nodeIps.length > 0) {
-      const nodePortKey = { concat: [port.protocol, port.nodePort] }
+    // The external chain: where NodePorts and LoadBalancer IPs enter (see the module comment).
+    const exposedNodePort = port.nodePort !== undefined && nodeIps.length > 0 ? port.nodePort : undefined
+    if (exposedNodePort !== undefined || port.loadBalancerIps.length > 0) {
+      const nodePortKey = { concat: [port.protocol, exposedNodePort] }
+      const loadBalancerKeys = port.loadBalancerIps.map((ip) => ({ concat: [ip, port.protocol, port.port] }))
       const local = all.filter((i) => port.endpoints[i]?.nodeName === input.node.name)
       const usable = port.localOnly ? local : all
       if (usable.length === 0) {
-        noEndpointNodePorts.push([nodePortKey, gotoChain(REJECT_CHAIN)])
+        if (exposedNodePort !== undefined) noEndpointNodePorts.push([nodePortKey, gotoChain(REJECT_CHAIN)])
+        for (const key of loadBalancerKeys) noEndpointServices.push([key, gotoChain(REJECT_CHAIN)])
       } else {
         const chain = externalChainName(port)
         serviceChains.push({ name: chain })
@@ -454,7 +471,8 @@ export function serviceRules(input: ServiceRulesInput): DesiredRuleset {
           rules.push({ chain, expr: [setMasqueradeMark()] })
           rules.push({ chain, expr: [gotoChain(serviceChainName(port))] })
         }
-        serviceNodePorts.push([nodePortKey, gotoChain(chain)])
+        if (exposedNodePort !== undefined) serviceNodePorts.push([nodePortKey, gotoChain(chain)])
+        for (const key of loadBalancerKeys) serviceIps.push([key, gotoChain(chain)])
       }
     }
   }
