@@ -18,16 +18,37 @@ export interface Timers extends Clock {
   after(delayMs: number, callback: () => void): Timer
 }
 
+/**
+ * Shifts the wall clock of every TimersOs in the process, for the chaos lab's clock-skew fault
+ * (a daemon restarted with it set). Only the wall clock moves: timeouts and timers run on the
+ * monotonic clock, exactly as a host whose NTP is wrong still counts seconds correctly.
+ */
+export const CLOCK_SKEW_ENV = 'FLOTILLA_CLOCK_SKEW_MS'
+
+function clockSkewFromEnvMs(): number {
+  const text = typeof process === 'undefined' ? undefined : process.env[CLOCK_SKEW_ENV]
+  if (text === undefined || text === '') return 0
+  const skewMs = Number(text)
+  assert(Number.isFinite(skewMs), `${CLOCK_SKEW_ENV} must be a number of milliseconds, got "${text}"`)
+  return skewMs
+}
+
 /** The operating system's clocks and timers. Timers do not keep the process alive. */
 export class TimersOs implements Timers {
   private readonly clock = new ClockOs()
+  /** Added to the wall clock only (see CLOCK_SKEW_ENV); 0 unless the environment asks. */
+  readonly realtimeSkewMs: number
+
+  constructor(options: { readonly realtimeSkewMs?: number } = {}) {
+    this.realtimeSkewMs = options.realtimeSkewMs ?? clockSkewFromEnvMs()
+  }
 
   monotonicMs(): number {
     return this.clock.monotonicMs()
   }
 
   realtimeMs(): number {
-    return this.clock.realtimeMs()
+    return this.clock.realtimeMs() + this.realtimeSkewMs
   }
 
   after(delayMs: number, callback: () => void): Timer {

@@ -14,8 +14,10 @@ import { HostApiClient } from './checkers/api-proxy.ts'
 import { checkRegister, lostAcknowledgedWrite, type RegisterValue } from './checkers/cas-register.ts'
 import { createProbeDeployment, deleteProbeObjects, firstWritable, leaderName, readyNodes, readyOutside, replicaView, type ReplicaView } from './checkers/cluster-probes.ts'
 import { RegisterWorkload } from './checkers/register-workload.ts'
-import { writeReport, type RecoveryMeasurement, type SuiteReport } from './checkers/report.ts'
-import { labDown, labKubeconfig, labUp, planOf, readLabState } from './lab/lab.ts'
+import { evaluateGoals, writeReport, type RecoveryMeasurement, type SuiteReport } from './checkers/report.ts'
+import { checkRouting, createServiceObjects, deleteServiceObjects, phaseStats, PROPAGATION_ALLOWANCE_MS, SERVICE_APP, ServiceTraffic } from './checkers/service-traffic.ts'
+import { IdentitySampler, identityStatefulSet, STATEFULSET_NAME, statefulSetPath } from './checkers/statefulset-identity.ts'
+import { LabExistsError, labDown, labKubeconfig, labUp, planOf, readLabState } from './lab/lab.ts'
 import type { HostPlan, LabPlan } from './lab/plan.ts'
 import { Nemesis, type Heal } from './nemesis/nemesis.ts'
 import { freshSeed, longSchedule, shortSchedule, type FaultSpec, type ScheduledFault } from './nemesis/schedule.ts'
@@ -32,6 +34,8 @@ export interface SuiteOptions {
 }
 
 const REPLICAS = 3
+const STATEFULSET_REPLICAS = 3
+const SERVICE_REPLICAS = 2
 /** How long a fault is held at most while recovery is still being measured. */
 const RECOVERY_BOUND_MS = 30_000
 /** After heal: every member alive again, then the Deployment back at its desired Ready replicas. */
@@ -50,7 +54,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     try {
       await labUp({ hosts: 3, zones: 3, directory: options.labDirectory, log })
     } catch (error) {
-      await labDown(options.labDirectory).catch(() => undefined)
+      // Another lab already on the machine is not ours to remove: `down` would take its namespaces.
+      if (!(error instanceof LabExistsError)) await labDown(options.labDirectory).catch(() => undefined)
       throw error
     }
   }
@@ -66,6 +71,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     violations: [],
     samples: [],
     events: [],
+    goals: [],
+    serviceRequests: [],
   }
   const nemesis = new Nemesis(plan, now)
   const kubeconfigFile = join(options.labDirectory, 'chaos.kubeconfig')
@@ -73,6 +80,11 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const clients = plan.hosts.map((host) => new HostApiClient(host.name, host.netns, kubeconfigFile, `https://${host.kubeListen}`))
   const workload = new RegisterWorkload({ clients, random: new RandomXoshiro(options.seed ^ 0x5eed), now })
   const dead = new Set<string>()
+  /** Hosts cut off from the cluster by the current fault, or rejoining after it (see runFault). */
+  const cutOff = new Set<string>()
+  const identities = new IdentitySampler(new Map(plan.hosts.map((host) => [host.name, host.dockerSocket])), now)
+  let traffic: ServiceTraffic | undefined
+  let clusterIp: string | undefined
   let sampling = true
   let leader: string | undefined
   // The leader comes from `flotilla status`, a process per call: sampled less often than replicas.
@@ -92,14 +104,36 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   })()
   try {
     await createProbeDeployment(clients[0]!, REPLICAS)
+    const created = await clients[0]!.request('POST', statefulSetPath, identityStatefulSet(STATEFULSET_REPLICAS), 10_000)
+    if (created.status >= 300 && created.status !== 409) throw new Error(`creating statefulset ${STATEFULSET_NAME}: HTTP ${created.status} ${JSON.stringify(created.body)}`)
+    clusterIp = await createServiceObjects(clients[0]!, SERVICE_REPLICAS)
     const converged = await convergence(clients, dead, CONVERGENCE_BOUND_MS * 2)
     if (converged === undefined) report.violations.push(`the Deployment never reached ${REPLICAS} Ready replicas before any fault`)
-    log(`deployment Ready (${Math.round(now())} ms); register workload starts`)
+    for (const [path, desired] of [[`${statefulSetPath}/${STATEFULSET_NAME}`, STATEFULSET_REPLICAS], [`/apis/apps/v1/namespaces/default/deployments/${SERVICE_APP}`, SERVICE_REPLICAS]] as const) {
+      if (!(await workloadReady(clients, path, desired, CONVERGENCE_BOUND_MS * 2))) report.violations.push(`${path} never reached ${desired} Ready replicas before any fault`)
+    }
+    log(`deployment, statefulset and service Ready (${Math.round(now())} ms); register workload, identity sampling and service traffic start`)
     workload.start()
+    identities.start()
+    let turn = 0
+    const ip = clusterIp
+    traffic = new ServiceTraffic({
+      clusterIp: ip,
+      netnsOf: (name) => plan.hosts.find((host) => host.name === name)!.netns,
+      // Requests rotate over the hosts that are alive, so a dead client host does not count as the Service failing.
+      pickClient: () => {
+        const alive = clients.filter((client) => !dead.has(client.host))
+        const client = alive[turn++ % Math.max(1, alive.length)]
+        return client === undefined ? undefined : { host: client.host, api: client }
+      },
+      inCluster: (name) => !dead.has(name) && !cutOff.has(name),
+      now,
+    })
+    traffic.start()
     const schedule = options.suite === 'short' ? shortSchedule({ seed: options.seed, hosts: plan.hosts }) : longSchedule({ seed: options.seed, hosts: plan.hosts })
     for (const step of schedule) {
       await sleep(step.delayMs)
-      report.recovery.push(await runFault(plan, nemesis, clients, dead, step, now, log, report.violations))
+      report.recovery.push(await runFault(plan, nemesis, clients, dead, cutOff, step, now, log, report.violations))
     }
     await workload.stop()
     const finalValue = await finalReads(workload, clients, report.violations)
@@ -121,12 +155,28 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     }
   } finally {
     await workload.stop()
+    await identities.stop()
+    await traffic?.stop()
     sampling = false
     await Promise.all([sampler, leaderSampler])
     await nemesis.healAll().catch((error: unknown) => report.violations.push(`healAll failed: ${String(error)}`))
     report.faults.push(...nemesis.log)
     for (const fault of nemesis.log) if (fault.healedMs === undefined) report.violations.push(`fault ${fault.description} was not healed`)
-    if (!ownLab) await deleteProbeObjects(clients[0]!)
+    if (traffic !== undefined && clusterIp !== undefined) {
+      const routing = checkRouting(traffic.requests, traffic.samples)
+      report.service = { clusterIp, requests: traffic.requests.length, phases: phaseStats(traffic.requests, nemesis.log), routingViolations: routing.violations.length, unjudged: routing.unjudged, fromCutOffHosts: routing.fromCutOffHosts, propagationAllowanceMs: PROPAGATION_ALLOWANCE_MS }
+      report.serviceRequests = traffic.requests
+      for (const violation of routing.violations.slice(0, 10)) report.violations.push(`Service ${SERVICE_APP} routed a request at ${Math.round(violation.request.startMs)} ms (from ${violation.request.client}) to ${violation.request.pod}, which the API showed as ${[...new Set(violation.seen)].join('/')} throughout`)
+      if (routing.violations.length > 10) report.violations.push(`… and ${routing.violations.length - 10} more requests routed to pods that were not Ready`)
+    }
+    report.identity = { rounds: identities.rounds, violations: identities.tracker.violations }
+    for (const violation of identities.tracker.violations) report.violations.push(`StatefulSet identity ${violation.identity} ran on ${violation.hosts.join(' and ')} at once (${Math.round(violation.timeMs)} ms: ${violation.containers.join(', ')})`)
+    report.goals = evaluateGoals(report.recovery)
+    if (!ownLab) {
+      await deleteProbeObjects(clients[0]!)
+      await deleteServiceObjects(clients[0]!)
+      await clients[0]!.request('DELETE', `${statefulSetPath}/${STATEFULSET_NAME}`, undefined, 10_000).catch(() => undefined)
+    }
     await Promise.all(clients.map((client) => client.close()))
     if (ownLab) await labDown(options.labDirectory)
     report.durationMs = now()
@@ -140,7 +190,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
 }
 
 /** Injects one scheduled fault, measures recovery while it is held, heals, and checks convergence. */
-async function runFault(plan: LabPlan, nemesis: Nemesis, clients: readonly HostApiClient[], dead: Set<string>, step: ScheduledFault, now: () => number, log: (line: string) => void, violations: string[]): Promise<RecoveryMeasurement> {
+async function runFault(plan: LabPlan, nemesis: Nemesis, clients: readonly HostApiClient[], dead: Set<string>, cutOff: Set<string>, step: ScheduledFault, now: () => number, log: (line: string) => void, violations: string[]): Promise<RecoveryMeasurement> {
   const leaderBefore = await leaderName(plan.hosts.filter((host) => !dead.has(host.name)))
   const spec = step.fault.kind === 'kill-leader-host' ? { kind: 'kill-host' as const, host: leaderBefore ?? plan.hosts[0]!.name } : step.fault
   const killed = killedHosts(plan, spec)
@@ -148,12 +198,15 @@ async function runFault(plan: LabPlan, nemesis: Nemesis, clients: readonly HostA
   const before = killed.length > 0 ? await replicaView(clients.find((client) => !killed.includes(client.host)) ?? clients[0]!) : undefined
   const podsOnKilledHosts = before === undefined ? undefined : killed.reduce((sum, name) => sum + (before.readyByNode[name] ?? 0), 0)
   const injectedMs = now()
+  const affected = affectedHosts(plan, spec)
+  for (const name of affected) cutOff.add(name)
   const heal = await inject(nemesis, spec)
   for (const name of killed) dead.add(name)
   const description = nemesis.log[nemesis.log.length - 1]?.description ?? spec.kind
   log(`${Math.round(injectedMs)} ms: ${description} (leader was ${leaderBefore ?? 'unknown'})`)
   const survivors = clients.filter((client) => !killed.includes(client.host) && !(spec.kind === 'partition-minority' && spec.minority.includes(client.host)))
-  const measurement: { -readonly [K in keyof RecoveryMeasurement]: RecoveryMeasurement[K] } = { fault: description, podsOnKilledHosts }
+  const killedLeader = leaderBefore !== undefined && killed.includes(leaderBefore)
+  const measurement: { -readonly [K in keyof RecoveryMeasurement]: RecoveryMeasurement[K] } = { fault: description, kind: spec.kind, killedLeader, podsOnKilledHosts }
   const bound = injectedMs + Math.max(step.durationMs, RECOVERY_BOUND_MS)
   const measurements: Promise<void>[] = []
   if (killed.length > 0 || spec.kind === 'partition-minority') {
@@ -161,13 +214,17 @@ async function runFault(plan: LabPlan, nemesis: Nemesis, clients: readonly HostA
       if (at !== undefined) measurement.apiWritableMs = Math.round(at - injectedMs)
     }))
   }
-  if (killed.length > 0 && measurement.podsOnKilledHosts !== 0) {
+  // Zone loss is measured whether or not the zone ran replicas: the goal is about the Deployment.
+  if (killed.length > 0 && (measurement.podsOnKilledHosts !== 0 || spec.kind === 'kill-zone')) {
     measurements.push((async () => {
+      let turn = 0
       while (now() < bound) {
-        const client = survivors[0]
+        const client = survivors[turn++ % Math.max(1, survivors.length)]
         const view = client === undefined ? undefined : await replicaView(client)
         if (view !== undefined && readyOutside(view, killed) >= view.desired) {
-          measurement.podsElsewhereMs = Math.round(now() - injectedMs)
+          const elapsedMs = Math.round(now() - injectedMs)
+          if (measurement.podsOnKilledHosts !== 0) measurement.podsElsewhereMs = elapsedMs
+          if (spec.kind === 'kill-zone') measurement.zoneReplicasRestoredMs = elapsedMs
           return
         }
         await sleep(200)
@@ -189,6 +246,8 @@ async function runFault(plan: LabPlan, nemesis: Nemesis, clients: readonly HostA
   if (!whole) violations.push(`after healing ${description}, not every node was Ready again within ${REJOIN_BOUND_MS} ms`)
   const last: { view?: ReplicaView } = {}
   const converged = await convergence(clients, dead, CONVERGENCE_BOUND_MS, last)
+  // Every node Ready again: the affected hosts belong to the cluster again from here on.
+  for (const name of affected) cutOff.delete(name)
   if (converged === undefined) violations.push(`after healing ${description}, the Deployment did not reach ${REPLICAS} Ready replicas within ${CONVERGENCE_BOUND_MS} ms; last seen: ${last.view?.pods.join(' ') ?? 'no answer'}`)
   else measurement.convergedAfterHealMs = Math.round(now() - healStartMs)
   log(`${Math.round(now())} ms: ${description} healed; converged ${measurement.convergedAfterHealMs ?? 'NOT'} ms after heal`)
@@ -209,6 +268,29 @@ async function convergence(clients: readonly HostApiClient[], dead: ReadonlySet<
     await sleep(250)
   }
   return undefined
+}
+
+/**
+ * The hosts a fault cuts off from the cluster (their daemon cannot follow the API while it lasts):
+ * killed, partitioned, frozen, or with their daemon down or restarted. Degraded links (loss,
+ * latency, bandwidth) leave every host in the cluster.
+ */
+function affectedHosts(plan: LabPlan, spec: FaultSpec): string[] {
+  switch (spec.kind) {
+    case 'kill-host':
+    case 'kill-zone':
+      return killedHosts(plan, spec)
+    case 'partition-minority':
+      return [...spec.minority]
+    case 'partition-one-way':
+      return [...spec.from, ...spec.to]
+    case 'freeze':
+    case 'daemon-crash':
+    case 'clock-skew':
+      return [spec.host]
+    default:
+      return []
+  }
 }
 
 function killedHosts(plan: LabPlan, spec: FaultSpec): string[] {
@@ -239,7 +321,23 @@ function inject(nemesis: Nemesis, spec: FaultSpec): Promise<Heal> {
       return nemesis.bandwidth(spec.host, spec.rate)
     case 'daemon-crash':
       return nemesis.crashDaemon(spec.host)
+    case 'latency':
+      return nemesis.addLatency(spec.from, spec.to, spec.delayMs, spec.jitterMs)
+    case 'clock-skew':
+      return nemesis.clockSkew(spec.host, spec.skewMs)
   }
+}
+
+/** Waits until a Deployment or StatefulSet (by API path) reports `desired` Ready replicas. */
+async function workloadReady(clients: readonly HostApiClient[], path: string, desired: number, boundMs: number): Promise<boolean> {
+  const deadline = performance.now() + boundMs
+  for (let turn = 0; performance.now() < deadline; turn++) {
+    const response = await clients[turn % clients.length]!.request('GET', path, undefined, 2_000).catch(() => undefined)
+    const ready = (response?.body as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas ?? 0
+    if (response?.status === 200 && ready >= desired) return true
+    await sleep(500)
+  }
+  return false
 }
 
 /** After every heal: each host reads the register (recorded); they must agree. */
@@ -273,7 +371,13 @@ export async function runChaosCommand(options: ChaosCommandOptions): Promise<num
   const say = (line: string): void => void process.stdout.write(`${line}\n`)
   say(`seed ${seed} (replay with --seed ${seed})`)
   const report = await runSuite({ suite, seed, labDirectory: options.directory, reportDirectory: options.report ?? join(options.directory, '..', `flotilla-chaos-${seed}`), log: say })
-  for (const entry of report.recovery) say(`recovery ${entry.fault}: API writable ${entry.apiWritableMs ?? '–'} ms, pods elsewhere ${entry.podsElsewhereMs ?? '–'} ms, converged ${entry.convergedAfterHealMs ?? '–'} ms after heal`)
+  for (const entry of report.recovery) say(`recovery ${entry.fault}: API writable ${entry.apiWritableMs ?? '–'} ms, pods elsewhere ${entry.podsElsewhereMs ?? '–'} ms${entry.kind === 'kill-zone' ? `, zone loss replicas restored ${entry.zoneReplicasRestoredMs ?? '–'} ms` : ''}, converged ${entry.convergedAfterHealMs ?? '–'} ms after heal`)
+  for (const goal of report.goals) say(`goal: ${goal.goal} ≤ ${goal.targetMs} ms: ${goal.measuredMs ?? '–'} ms, ${goal.met === undefined ? 'not measured' : goal.met ? 'met' : 'MISSED'}`)
+  if (report.service !== undefined) {
+    say(`service ${report.service.clusterIp}: ${report.service.requests} requests, ${report.service.routingViolations} routed to non-Ready pods (${report.service.propagationAllowanceMs} ms allowance), not judged: ${report.service.unjudged} without an API sample, ${report.service.fromCutOffHosts} from cut-off or recovering hosts`)
+    for (const phase of report.service.phases) say(`  ${phase.phase}: ${phase.ok}/${phase.requests} ok (${(phase.successRate * 100).toFixed(1)}%)`)
+  }
+  if (report.identity !== undefined) say(`statefulset identities: ${report.identity.rounds} sampling rounds, ${report.identity.violations.length} ran twice at once`)
   say(`${report.operations.total} register operations, linearizable: ${report.linearizable === true ? 'yes' : 'NO'}, final value ${String(report.finalValue)}`)
   if (report.violations.length === 0) {
     say('no violations')

@@ -643,6 +643,12 @@ export class Daemon {
       voters: () => this.raft.status().voters,
       selfId: this.config.nodeId,
       silentForMs: (nodeId) => this.nodeLiveness.silentForMs(nodeId, this.clock.monotonicMs()),
+      // The barrier brings the local replica up to the leader's commit; the informers' watch
+      // deliveries drain from microtasks, so one macrotask later the agent's caches have it too.
+      confirmCaughtUp: async () => {
+        await this.raft.readBarrier()
+        await new Promise((resolve) => setImmediate(resolve))
+      },
       onChange: () => this.nodeAgent?.fenceChanged(),
       log,
     })

@@ -76,6 +76,47 @@ t.test('the fence goes up after being cut off for fenceAfterMs and comes down wh
   fence.stop()
 })
 
+t.test('the fence lifts only after the store caught up, and a stalled process fences on waking', async (t) => {
+  const timers = new TimersSim()
+  let connected = false
+  let confirmations = 0
+  let release: (() => void) | undefined
+  const changes: boolean[] = []
+  const fence = new NodeFence({
+    timers,
+    voters: () => ['a', 'b', 'c'],
+    selfId: 'a',
+    silentForMs: () => (connected ? 0 : 60_000),
+    confirmCaughtUp: () => {
+      confirmations++
+      return new Promise<void>((resolve) => (release = resolve))
+    },
+    onChange: (fenced) => changes.push(fenced),
+    log: () => {},
+  })
+  fence.start()
+  timers.advance(5000)
+  t.same(changes, [true], 'cut off: fenced')
+  connected = true
+  timers.advance(2000)
+  t.equal(fence.fenced, true, 'connected again but not caught up: still fenced')
+  t.equal(confirmations, 1, 'one catch-up at a time')
+  release?.()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(changes, [true, false], 'caught up: lifted')
+
+  // A process that did not run for 10 s (frozen): its next check fences even though it hears everyone.
+  const stalled = new NodeFence({ timers, voters: () => ['a', 'b', 'c'], selfId: 'a', silentForMs: () => 0, onChange: (fenced) => changes.push(fenced), log: () => {} })
+  stalled.check()
+  const frozenTimers = timers
+  frozenTimers.advance(10_000)
+  stalled.check()
+  t.equal(stalled.fenced, true, 'fenced after the stall')
+  stalled.check()
+  t.equal(stalled.fenced, false, 'and, hearing a majority (no confirmation configured), lifted on the next check')
+  fence.stop()
+})
+
 t.test('while fenced the agent stops StatefulSet pods (only), writes nothing, and runs them again after', async (t) => {
   const w = new AgentWorld()
   t.teardown(() => w.stop())

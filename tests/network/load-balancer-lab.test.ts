@@ -20,6 +20,21 @@ import { SwitchChaos } from '../../chaos/src/nemesis/switch.ts'
 import { execFileAsync, flotilla, KUBECTL, missingPrerequisite } from '../chaos/lab-harness.ts'
 import { withLabLock } from '../chaos/lab-lock.ts'
 
+/**
+ * Lab teardown registered by a scenario; run before the lab lock is released (a tap teardown
+ * would run after it, when another test may already be building its lab).
+ */
+const labCleanups: (() => Promise<void>)[] = []
+
+async function runThenClean(scenario: () => Promise<void>): Promise<void> {
+  try {
+    await scenario()
+  } finally {
+    for (const cleanup of labCleanups.splice(0)) await cleanup()
+  }
+}
+
+
 const IMAGE = 'flotilla/busybox:local'
 const CLIENT_NETNS = 'fl-lbclient'
 /** The switch-side end of the client's veth (in the switch namespace). */
@@ -75,7 +90,7 @@ async function clientDown(): Promise<void> {
 async function scenario(t: Test): Promise<void> {
   const directory = mkdtempSync('/tmp/flotilla-lb-lab-')
   let down = false
-  t.teardown(async () => {
+  labCleanups.push(async () => {
     await clientDown()
     if (!down) await flotilla(['lab', 'down', '--dir', directory], 90_000)
     rmSync(directory, { recursive: true, force: true })
@@ -172,4 +187,4 @@ async function scenario(t: Test): Promise<void> {
 const unavailable = await missingPrerequisite()
 if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailable)
 else if (unavailable !== undefined) t.test('LoadBalancer failover in the lab', { skip: unavailable }, async () => {})
-else t.test('a LoadBalancer VIP answers a client on the underlay and fails over when its host dies', (t) => withLabLock(() => scenario(t)))
+else t.test('a LoadBalancer VIP answers a client on the underlay and fails over when its host dies', (t) => withLabLock(() => runThenClean(() => scenario(t))))

@@ -15,6 +15,21 @@ import t, { type Test } from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { withLabLock } from '../chaos/lab-lock.ts'
 
+/**
+ * Lab teardown registered by a scenario; run before the lab lock is released (a tap teardown
+ * would run after it, when another test may already be building its lab).
+ */
+const labCleanups: (() => Promise<void>)[] = []
+
+async function runThenClean(scenario: () => Promise<void>): Promise<void> {
+  try {
+    await scenario()
+  } finally {
+    for (const cleanup of labCleanups.splice(0)) await cleanup()
+  }
+}
+
+
 const IMAGE = 'flotilla/busybox:local'
 
 
@@ -150,7 +165,7 @@ async function networkPolicyScenario(t: Test, kubeconfig: string, directory: str
 async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void> {
   const directory = mkdtempSync('/tmp/flotilla-pn-lab-')
   let down = false
-  t.teardown(async () => {
+  labCleanups.push(async () => {
     if (!down) await flotilla(['lab', 'down', '--dir', directory], 90_000)
     rmSync(directory, { recursive: true, force: true })
   })
@@ -270,6 +285,6 @@ if (unavailable !== undefined && process.env['CI'] === 'true') t.fail(unavailabl
 else if (unavailable !== undefined) t.test('pod network in the lab', { skip: unavailable }, async () => {})
 else {
   for (const overlay of ['host-gw', 'vxlan'] as const) {
-    t.test(`pods on h1 and h3 reach each other over ${overlay}`, (t) => withLabLock(() => labScenario(t, overlay)))
+    t.test(`pods on h1 and h3 reach each other over ${overlay}`, (t) => withLabLock(() => runThenClean(() => labScenario(t, overlay))))
   }
 }

@@ -6,8 +6,7 @@
  *   flotilla lab kubeconfig [--dir DIR]
  *   flotilla lab down [--dir DIR]
  *   flotilla lab chaos --suite short|long [--seed N] [--report DIR] [--dir DIR]
- *
- * The overlay is recorded for the pod network (issue 7); the lab itself does not build one yet.
+ *   flotilla lab demo [--dir DIR]
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -15,7 +14,7 @@ import { FlotillaError } from '../../../lib/errors.ts'
 import { labDown, labKubeconfig, labStatus, labUp } from './lab.ts'
 import { DEFAULT_LAB_DIRECTORY, OVERLAYS, type Overlay } from './plan.ts'
 
-const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(3, 8).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
+const USAGE = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(3, 9).map((line) => line.replace(/^ \* {0,3}/, '')).join('\n')
 
 function wholeNumber(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback
@@ -84,6 +83,11 @@ export async function runLabCommand(argv: readonly string[]): Promise<number> {
       }
       process.stderr.write(`flotilla lab down: still present:\n  ${problems.join('\n  ')}\n`)
       return 1
+    }
+    case 'demo': {
+      // A sample web app behind a Service on a 3-host lab: the README's main demo.
+      const { runLabDemo } = await import('./demo.ts')
+      return runLabDemo({ directory, say })
     }
     case 'chaos': {
       // The resilience suite (issue 8): loaded only for this command.

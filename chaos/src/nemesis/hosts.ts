@@ -7,6 +7,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FlotillaError } from '../../../lib/errors.ts'
 import { waitFor } from '../../../lib/poll.ts'
+import { CLOCK_SKEW_ENV } from '../../../lib/timers.ts'
 import { CGROUP_ROOT, killHostProcesses, makeHostCgroup } from '../lab/cgroups.ts'
 import { daemonLogFile, FLOTILLA_CLI } from '../lab/daemons.ts'
 import { removeShimSockets, startEngine, unmountHost, waitForEngine } from '../lab/engine.ts'
@@ -63,9 +64,12 @@ export async function crashDaemon(host: HostPlan): Promise<void> {
   await waitFor(`the daemon of ${host.name} to die`, FREEZE_TIMEOUT_MS, () => (pids().length === 0 ? true : undefined))
 }
 
-/** Starts the host's daemon again from its data directory (after crashDaemon). */
-export async function restartDaemon(plan: LabPlan, host: HostPlan): Promise<void> {
-  const pid = await startDaemonFromDisk(plan, host)
+/**
+ * Starts the host's daemon again from its data directory (after crashDaemon). `clockSkewMs`
+ * shifts its wall clock (FLOTILLA_CLOCK_SKEW_MS, lib/timers.ts); 0 or absent is the true clock.
+ */
+export async function restartDaemon(plan: LabPlan, host: HostPlan, clockSkewMs = 0): Promise<void> {
+  const pid = await startDaemonFromDisk(plan, host, clockSkewMs)
   updateLabState(plan, (state) => {
     state.daemonPids[host.name] = pid
   })
@@ -89,7 +93,7 @@ async function setFreezer(host: HostPlan, state: 'FROZEN' | 'THAWED'): Promise<v
  * `flotilla start` in the host's namespaces, exactly as the lab starts `init`/`join` (see
  * lab/daemons.ts startDaemon, which has no "start from disk" mode); resolves once it says it started.
  */
-async function startDaemonFromDisk(plan: LabPlan, host: HostPlan): Promise<number> {
+async function startDaemonFromDisk(plan: LabPlan, host: HostPlan, clockSkewMs = 0): Promise<number> {
   const logFile = daemonLogFile(plan, host)
   const logLength = existsSync(logFile) ? readFileSync(logFile).length : 0
   // The tuning flags are not stored with the node, so `start` needs the same ones lab/daemons.ts
@@ -107,6 +111,7 @@ async function startDaemonFromDisk(plan: LabPlan, host: HostPlan): Promise<numbe
       DOCKER_HOST: `unix://${host.dockerSocket}`,
       FLOTILLA_RUNTIME: 'docker',
       FLOTILLA_NODE_USAGE: 'containers',
+      [CLOCK_SKEW_ENV]: clockSkewMs === 0 ? '' : String(clockSkewMs),
     },
   })
   await waitFor(`the daemon on ${host.name} to start from its disk`, DAEMON_RESTART_TIMEOUT_MS, () => {

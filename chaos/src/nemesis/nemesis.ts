@@ -5,6 +5,7 @@
  */
 import type { HostPlan, LabPlan } from '../lab/plan.ts'
 import { crashDaemon, freezeHost, killHost, restartDaemon, restartHost, thawHost } from './hosts.ts'
+import { LatencyInjector } from './latency.ts'
 import { partitionLinks, SwitchChaos, type Link } from './switch.ts'
 
 export type Heal = () => Promise<void>
@@ -21,6 +22,7 @@ export interface FaultRecord {
 export class Nemesis {
   readonly plan: LabPlan
   readonly network: SwitchChaos
+  readonly latency: LatencyInjector
   readonly log: FaultRecord[] = []
   private readonly now: () => number
   private readonly active = new Map<string, Heal>()
@@ -29,6 +31,7 @@ export class Nemesis {
   constructor(plan: LabPlan, now: () => number = () => performance.now()) {
     this.plan = plan
     this.network = new SwitchChaos(plan)
+    this.latency = new LatencyInjector(plan.switchNetns)
     this.now = now
   }
 
@@ -110,6 +113,35 @@ export class Nemesis {
     })
   }
 
+  /**
+   * Adds `delayMs` (± `jitterMs`) of one-way latency to every frame from the `from` hosts to the
+   * `to` hosts, and the same back unless `oneWay` (an NFQUEUE delayer in the switch; latency.ts).
+   */
+  addLatency(from: readonly string[], to: readonly string[], delayMs: number, jitterMs = 0, oneWay = false): Promise<Heal> {
+    const links = partitionLinks([from, to], oneWay)
+    const arrow = oneWay ? '->' : '<->'
+    return this.inject('latency', `${delayMs}±${jitterMs} ms latency {${from.join(',')}} ${arrow} {${to.join(',')}}`, async (id) => {
+      await this.latency.add(id, { links, delayMs, jitterMs })
+      return () => this.latency.remove(id)
+    })
+  }
+
+  /**
+   * Restarts the host's daemon with its wall clock shifted by `skewMs` (FLOTILLA_CLOCK_SKEW_MS;
+   * the monotonic clock behind Raft's timeouts is untouched); heal = restart it with the true clock.
+   */
+  clockSkew(name: string, skewMs: number): Promise<Heal> {
+    const host = this.host(name)
+    return this.inject('clock-skew', `clock of ${name} ${skewMs >= 0 ? '+' : ''}${skewMs} ms`, async () => {
+      await crashDaemon(host)
+      await restartDaemon(this.plan, host, skewMs)
+      return async () => {
+        await crashDaemon(host)
+        await restartDaemon(this.plan, host)
+      }
+    })
+  }
+
   /** Heals every active fault (newest first), then removes every switch rule. */
   async healAll(): Promise<void> {
     const errors: unknown[] = []
@@ -118,6 +150,7 @@ export class Nemesis {
       if (heal !== undefined) await heal().catch((error: unknown) => errors.push(error))
     }
     await this.network.healAll().catch((error: unknown) => errors.push(error))
+    await this.latency.removeAll().catch((error: unknown) => errors.push(error))
     if (errors.length > 0) throw new AggregateError(errors, `healAll: ${errors.length} heal(s) failed`)
   }
 

@@ -14,6 +14,8 @@ export type FaultSpec =
   | { readonly kind: 'loss'; readonly from: string; readonly to: string; readonly percent: number }
   | { readonly kind: 'bandwidth'; readonly host: string; readonly rate: string }
   | { readonly kind: 'daemon-crash'; readonly host: string }
+  | { readonly kind: 'latency'; readonly from: readonly string[]; readonly to: readonly string[]; readonly delayMs: number; readonly jitterMs: number }
+  | { readonly kind: 'clock-skew'; readonly host: string; readonly skewMs: number }
 
 export interface ScheduledFault {
   readonly fault: FaultSpec
@@ -76,6 +78,11 @@ export function longSchedule(options: ScheduleOptions & { readonly count?: numbe
     },
     () => ({ kind: 'bandwidth', host: pick(random, names), rate: pick(random, ['1mbit', '4mbit', '16mbit']) }),
     () => ({ kind: 'daemon-crash', host: pick(random, names) }),
+    () => {
+      const [one, ...rest] = shuffled(random, names)
+      return { kind: 'latency', from: [one!], to: rest, delayMs: pick(random, [20, 50, 100, 200]), jitterMs: random.int(0, 10) }
+    },
+    () => ({ kind: 'clock-skew', host: pick(random, names), skewMs: pick(random, [-1, 1]) * random.int(5_000, 120_000) }),
   ]
   const schedule: ScheduledFault[] = []
   for (let i = 0; i < (options.count ?? 12); i++) {
