@@ -11,7 +11,7 @@
  *   flotilla token [--data DIR]        print a join token for this cluster
  *   flotilla leave [--data DIR]        leave the cluster and stop the daemon
  *   flotilla kubeconfig [--data DIR]   print a kubeconfig for kubectl against this node
- *   flotilla lab up|status|kubeconfig|down   a multi-host lab on this machine (root; see chaos/src/lab/cli.ts)
+ *   flotilla lab up|status|kubeconfig|down|demo|chaos   a multi-host lab on this machine (root; see chaos/src/lab/cli.ts)
  *
  * The Kubernetes verbs (their usage lines come from kubectl/run-verb.ts) talk to the cluster
  * through the kubeconfig, failing over to another node when one is down. The daemon code is
