@@ -669,7 +669,7 @@ export class Daemon {
       random: this.random,
       log,
       ...(this.options.crashBackoffInitialMs !== undefined ? { crashBackoffInitialMs: this.options.crashBackoffInitialMs } : {}),
-      ...(podNetwork !== undefined ? { podNetwork: { setUp: (pod, sandbox) => podNetwork.setUpPod(pod, sandbox), tearDown: (podUid) => podNetwork.tearDownPod(podUid) } } : {}),
+      ...(podNetwork !== undefined ? { podNetwork: { setUp: (pod, sandbox) => podNetwork.setUpPod(pod, sandbox), tearDown: (podUid) => podNetwork.tearDownPod(podUid), podsWithAddresses: () => podNetwork.podsWithAddresses() } } : {}),
       ...(dnsFor !== undefined ? { dnsFor } : {}),
       ...(endpointGossip !== undefined ? { onLocalPodStatus: (pod: JsonObject, status: JsonObject) => endpointGossip.localPodStatus(pod, status), onLocalPodGone: (uid: string) => endpointGossip.localPodGone(uid) } : {}),
     })

@@ -236,3 +236,28 @@ t.test('with the probe manager: readiness gates Ready, a failing liveness probe 
   await w.runUntil('the container restarted after two failed liveness probes', 60_000, async () => (await w.containerStatus('probed', 'main'))?.['restartCount'] === 1 && stateText(await w.containerStatus('probed', 'main')) === 'running')
   t.ok((await w.events('probed')).some((event) => event.startsWith('Unhealthy: Liveness probe failed')), 'Unhealthy event')
 })
+
+t.test('addresses of pods that left no trace (no pod, no sandbox) are released; live ones are kept', async (t) => {
+  const w = await world(t)
+  const addresses = new Map<string, string>([['ghost-uid', '10.244.0.9']])
+  let next = 10
+  w.agent?.stop()
+  const agent = w.startAgent({
+    sandboxNetwork: 'none',
+    podNetwork: {
+      setUp: async (pod) => {
+        const ip = addresses.get(pod.uid) ?? `10.244.0.${next++}`
+        addresses.set(pod.uid, ip)
+        return ip
+      },
+      tearDown: async (uid) => void addresses.delete(uid),
+      podsWithAddresses: () => [...addresses.keys()],
+    },
+  })
+  await w.createPod(podSpec('live'))
+  await w.runUntil('the pod runs', 5000, async () => statusOf((await w.pod('live'))!)['phase'] === 'Running')
+  const liveUid = uidOf((await w.pod('live'))!)
+  t.equal(await agent.releaseLeakedPodAddresses(), 1, 'one address released')
+  t.same([...addresses.keys()], [liveUid], 'the ghost\'s address is free; the running pod keeps its own')
+  t.equal(await agent.releaseLeakedPodAddresses(), 0, 'nothing more to release')
+})

@@ -3,7 +3,7 @@
  * host h1 (the lab's API addresses exist only there) and each host's Docker engine.
  */
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { promisify } from 'node:util'
 import Docker from 'dockerode'
@@ -46,4 +46,24 @@ export async function kubectl(kubeconfig: string, args: string[]): Promise<strin
 /** The Docker engine of lab host `host` (h1, h2, …). */
 export function engine(host: string): Docker {
   return new Docker({ socketPath: `/run/fl-${host}/docker.sock` })
+}
+
+/** Lab namespaces (`fl-ul`, `fl-hN`) that exist on the machine. */
+export async function labNamespaces(): Promise<string[]> {
+  const { stdout } = await execFileAsync('ip', ['netns', 'list'])
+  return stdout.split('\n').filter((line) => /^fl-(ul|h\d+)\b/.test(line))
+}
+
+/** Command lines of processes that belong to the lab in `directory` (engines, shims, daemons). */
+export function labProcesses(directory: string): string[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+      } catch {
+        return ''
+      }
+    })
+    .filter((command) => command.includes(directory) || command.includes('/run/fl-h'))
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { engine, execFileAsync, flotilla, kubectl, missingPrerequisite } from './lab-harness.ts'
+import { engine, execFileAsync, flotilla, kubectl, labNamespaces, labProcesses, missingPrerequisite } from './lab-harness.ts'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { withLabLock } from './lab-lock.ts'
@@ -92,19 +92,8 @@ else {
       const result = await flotilla(['lab', 'down', '--dir', directory], 60_000)
       down = true
       t.equal(result.code, 0, `lab down succeeds ${result.stderr}`)
-      const { stdout: namespaces } = await execFileAsync('ip', ['netns', 'list'])
-      t.same(namespaces.split('\n').filter((line) => /^fl-(ul|h\d+)\b/.test(line)), [], 'no lab namespace left')
-      const labProcesses = readdirSync('/proc')
-        .filter((entry) => /^\d+$/.test(entry))
-        .map((pid) => {
-          try {
-            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-          } catch {
-            return ''
-          }
-        })
-        .filter((command) => command.includes(directory) || command.includes('/run/fl-h'))
-      t.same(labProcesses, [], 'no lab dockerd, containerd, shim or daemon left')
+      t.same(await labNamespaces(), [], 'no lab namespace left')
+      t.same(labProcesses(directory), [], 'no lab dockerd, containerd, shim or daemon left')
       t.same(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(directory) || line.includes('/run/fl-h')), [], 'no mount under the lab directory')
       t.same(readdirSync('/sys/fs/cgroup').filter((controller) => HOSTS.some((host) => existsSync(`/sys/fs/cgroup/${controller}/fl-${host}`))), [], 'no host cgroup left')
       t.same(shimSockets.filter((socket) => existsSync(socket)), [], 'no shim socket left')

@@ -10,7 +10,7 @@
 // without root, `ip netns`, dockerd or kubectl 1.20.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { engine, execFileAsync, flotilla, kubectl, missingPrerequisite } from '../chaos/lab-harness.ts'
+import { engine, execFileAsync, flotilla, kubectl, labNamespaces, labProcesses, missingPrerequisite } from '../chaos/lab-harness.ts'
 import t, { type Test } from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { withLabLock } from '../chaos/lab-lock.ts'
@@ -265,19 +265,8 @@ async function labScenario(t: Test, overlay: 'host-gw' | 'vxlan'): Promise<void>
   const result = await flotilla(['lab', 'down', '--dir', directory], 90_000)
   down = true
   t.equal(result.code, 0, `lab down succeeds ${result.stderr}`)
-  const { stdout: namespaces } = await execFileAsync('ip', ['netns', 'list'])
-  t.same(namespaces.split('\n').filter((line) => /^fl-(ul|h\d+)\b/.test(line)), [], 'no lab namespace left')
-  const leftovers = readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-      } catch {
-        return ''
-      }
-    })
-    .filter((command) => command.includes(directory) || command.includes('/run/fl-h'))
-  t.same(leftovers, [], 'no lab process left')
+  t.same(await labNamespaces(), [], 'no lab namespace left')
+  t.same(labProcesses(directory), [], 'no lab process left')
 }
 
 const unavailable = await missingPrerequisite()

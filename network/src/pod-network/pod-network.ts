@@ -184,6 +184,11 @@ export class PodNetwork {
     ipam.release(podUid)
   }
 
+  /** The uids of the pods that hold an address. */
+  podsWithAddresses(): string[] {
+    return this.ipam === undefined ? [] : [...this.ipam.allocations().keys()]
+  }
+
   /** The pod's address, if it has one. */
   podIpOf(podUid: string): string | undefined {
     return this.ipam?.ipOf(podUid)

@@ -162,23 +162,25 @@ export class NodeAgent {
     this.scheduleReclaim()
   }
 
-  /** Frees the local volumes of claims that are gone, now and then (Delete policy; Retain keeps). */
+  /**
+   * Now and then: frees the local volumes of claims that are gone (Delete policy; Retain keeps),
+   * and the pod addresses of pods that left no trace (pod-agent.ts releaseLeakedPodAddresses).
+   */
   private scheduleReclaim(): void {
     if (this.stopped) return
     this.reclaimTimer = this.options.timers.after(RECLAIM_INTERVAL_MS, () => {
-      void this.provisioner
-        ?.reclaimReleased()
-        .catch((error: Error) => this.options.log(`local-path reclaim: ${error.message}`))
-        .finally(() => this.scheduleReclaim())
+      const provisioner = this.provisioner?.reclaimReleased().catch((error: Error) => this.options.log(`local-path reclaim: ${error.message}`))
+      const addresses = this.agent.releaseLeakedPodAddresses().catch((error: Error) => this.options.log(`pod address sweep: ${error.message}`))
+      void Promise.all([provisioner, addresses]).finally(() => this.scheduleReclaim())
     })
   }
 
-  /** Stops acting; containers keep running (a restarted daemon adopts them). */
   /** The node's fence went up or down: every pod is synced again. */
   fenceChanged(): void {
     this.agent.fenceChanged()
   }
 
+  /** Stops acting; containers keep running (a restarted daemon adopts them). */
   async stop(): Promise<void> {
     this.stopped = true
     this.statusReporter.stop()

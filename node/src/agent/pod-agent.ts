@@ -83,6 +83,8 @@ export interface PodProbesOptions {
 export interface PodNetworkHook {
   setUp(pod: PodRef, sandbox: SandboxStatus): Promise<string>
   tearDown(podUid: string): Promise<void>
+  /** The uids of the pods that hold an address (to find leaked ones). */
+  podsWithAddresses?(): readonly string[]
 }
 
 /** What the agent needs of the volume manager. */
@@ -361,6 +363,29 @@ export class PodAgent {
     // Peers' service proxies stop sending it traffic (endpoint gossip); the next status after the fence brings it back.
     this.options.onLocalPodGone?.(uidOf(pod))
     this.options.log(`pod agent ${this.nodeName}: node fenced: stopped ${namespaceOf(pod)}/${nameOf(pod)}`)
+  }
+
+  /**
+   * Releases the addresses of pods that exist neither in the API (bound here) nor in the runtime:
+   * normally a pod's teardown frees its address, but a pod deleted while the daemon was down
+   * whose containers are gone too (an engine wiped, a host rebuilt) leaves nothing to tear down.
+   * Resolves with how many addresses were released.
+   */
+  async releaseLeakedPodAddresses(): Promise<number> {
+    const network = this.options.podNetwork
+    if (network?.podsWithAddresses === undefined || !this.options.pods.synced || this.stopped) return 0
+    const candidates = network.podsWithAddresses().filter((uid) => !this.podsByUid.has(uid) && !this.records.has(uid))
+    if (candidates.length === 0) return 0
+    const inRuntime = new Set((await this.runtime.listSandboxes()).map((sandbox) => sandbox.pod.uid))
+    let released = 0
+    for (const uid of candidates) {
+      // Checked again after the listing: a pod may have arrived meanwhile.
+      if (inRuntime.has(uid) || this.podsByUid.has(uid) || this.records.has(uid)) continue
+      await network.tearDown(uid)
+      released++
+    }
+    if (released > 0) this.options.log(`pod agent ${this.nodeName}: released ${released} pod address(es) of pods that left no trace`)
+    return released
   }
 
   /** The fence went up or down: every pod is synced again. */
