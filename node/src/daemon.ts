@@ -81,6 +81,12 @@ const ANONYMOUS_PATHS = new Set(['/healthz', '/readyz', '/livez', '/version'])
 const DENIED_PREFIX = '/registry/flotilla/denied/'
 /** Gossip liveness beacons; the alive window below allows for two lost ones and scheduling delay. */
 const HEARTBEAT_INTERVAL_MS = 1000
+/** How often the gossip watchdog looks for connected but silent members (repairSilentConnections). */
+const GOSSIP_WATCHDOG_INTERVAL_MS = 2000
+/** Silence on an open connection after which it is replaced: several missed beacons. */
+const GOSSIP_STALL_MS = 5000
+/** At most one reconnect per peer in this interval. */
+const GOSSIP_REPAIR_INTERVAL_MS = 20_000
 /** A node silent on gossip for this long is considered down (the lifecycle controller's grace). */
 const ALIVE_WINDOW_MS = 5000
 const CONTROLLER_INTERVAL_MS = 1000
@@ -181,6 +187,8 @@ export class Daemon {
   /** The agent over a container runtime (`--runtime docker`). */
   private nodeAgent: NodeAgent | undefined
   private nodeFence: NodeFence | undefined
+  /** When the gossip watchdog last replaced the connection to each peer (monotonic ms). */
+  private readonly gossipRepairs = new Map<string, number>()
   /** The pod network (`--pod-network overlay`). */
   private podNetwork: PodNetwork | undefined
   private networkServices: NodeNetworkServices | undefined
@@ -249,6 +257,7 @@ export class Daemon {
     this.gossip.subscribe(LIVENESS_TOPIC, (_from, data) => this.onHeartbeat(data))
     await serveJoin(this.host, (request) => this.handleJoin(request), (line) => this.log(line))
     this.intervals.push(setInterval(() => void this.publishHeartbeat(), HEARTBEAT_INTERVAL_MS))
+    this.intervals.push(setInterval(() => this.repairSilentConnections(), GOSSIP_WATCHDOG_INTERVAL_MS))
     this.intervals.push(setInterval(() => void this.reconcileMembership(), CONTROLLER_INTERVAL_MS))
     const backend: ObjectBackend = {
       readBarrier: () => this.raft.readBarrier(),
@@ -492,6 +501,28 @@ export class Daemon {
     await this.gossip.publish(LIVENESS_TOPIC, heartbeat).catch(() => {
       // No peer subscribed yet (a lone node): nothing to tell.
     })
+  }
+
+  /**
+   * The gossip watchdog. Every member beacons each second; a member that stays silent on gossip
+   * while we still hold an open connection to it has a connection whose gossip streams died (seen
+   * after a network partition heals: TCP survives, the pub-sub stream to that peer does not come
+   * back until the connection is replaced). Closing the connection makes both sides redial and
+   * open new streams. At most once per GOSSIP_REPAIR_INTERVAL_MS per peer.
+   */
+  private repairSilentConnections(): void {
+    if (this.stopped) return
+    const nowMs = this.clock.monotonicMs()
+    const connected = new Set(this.host.connectedPeers())
+    for (const member of this.members.values()) {
+      if (member.nodeId === this.config.nodeId || !connected.has(member.peerId)) continue
+      if (this.nodeLiveness.silentForMs(member.nodeId, nowMs) < GOSSIP_STALL_MS) continue
+      const lastRepairMs = this.gossipRepairs.get(member.peerId)
+      if (lastRepairMs !== undefined && nowMs - lastRepairMs < GOSSIP_REPAIR_INTERVAL_MS) continue
+      this.gossipRepairs.set(member.peerId, nowMs)
+      this.log(`gossip watchdog: ${member.name} is connected but silent for ${Math.round(this.nodeLiveness.silentForMs(member.nodeId, nowMs))} ms; reconnecting`)
+      this.host.reconnect(member.peerId).catch((error: Error) => this.log(`gossip watchdog: reconnecting ${member.name}: ${error.message}`))
+    }
   }
 
   private onHeartbeat(data: Uint8Array): void {

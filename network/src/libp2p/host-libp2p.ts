@@ -422,6 +422,17 @@ export class Libp2pHost {
     })
   }
 
+  /**
+   * Closes every connection to `peerId`; a kept peer is then redialed as after any disconnect.
+   * For connections that survived a network partition but whose protocol streams did not (gossip
+   * silent on a connection that is still open): a fresh connection opens fresh streams.
+   */
+  async reconnect(peerId: string): Promise<void> {
+    const node = this.node
+    if (node === undefined || this.phase !== 'running') return
+    await node.hangUp(peerIdFromString(peerId))
+  }
+
   /** Closes connections to peers that `isAllowed` no longer admits (after a membership change). */
   async recheckAllowList(): Promise<void> {
     if (this.node === undefined || this.phase !== 'running') return
