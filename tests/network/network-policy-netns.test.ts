@@ -21,7 +21,7 @@ import { waitFor } from '../../lib/poll.ts'
 import { TimersOs } from '../../lib/timers.ts'
 import { nftPolicyTarget, PolicyEnforcer } from '../../network/src/network-policy/policy-enforcer.ts'
 import { POLICY_TABLE, type KubeObject } from '../../network/src/network-policy/policy-rules.ts'
-import { listNftTable } from '../../network/src/service-proxy/nft.ts'
+import { listNftTable } from '../../network/src/nft/nft.ts'
 
 const isRoot = process.getuid?.() === 0
 if (!isRoot) {

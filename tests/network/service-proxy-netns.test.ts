@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { TimersOs } from '../../lib/timers.ts'
-import { applyNftBatch, listNftTable, NftError } from '../../network/src/service-proxy/nft.ts'
+import { applyNftBatch, listNftTable, NftError } from '../../network/src/nft/nft.ts'
 import { nftTarget, ServiceProxy } from '../../network/src/service-proxy/service-proxy.ts'
 import { PROXY_TABLE, serviceRules, syncBatch, type KubeObject } from '../../network/src/service-proxy/service-rules.ts'
 

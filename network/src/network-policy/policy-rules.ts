@@ -42,11 +42,37 @@
  * Failed), whose addresses may already belong to new pods.
  */
 import { assert } from '../../../lib/assert.ts'
+import { DADDR, DPORT, equals, isPort, L4PROTO, protocolOf, SADDR, shortHash, type L4Protocol } from '../nft/expressions.ts'
+import { compareStrings, listAt, objectAt, stringAt } from '../nft/json-values.ts'
 import { ipv4CidrRange, ipv4Number, ipv4Text, mergeRanges, subtractRanges, type Ipv4Range } from './ipv4-ranges.ts'
 import { labelsOf, selectorMatches, type Labels } from './label-match.ts'
+import {
+  existingObjectsOf,
+  NO_EXISTING_OBJECTS,
+  tableSyncBatch,
+  type ChainSpec,
+  type DesiredRuleset as TableRuleset,
+  type ExistingObjects,
+  type NftCommand,
+  type NftTable,
+  type RuleSpec,
+  type StaticSetSpec,
+} from '../nft/ruleset.ts'
+
+export { NO_EXISTING_OBJECTS } from '../nft/ruleset.ts'
+export type { ChainSpec, ExistingObjects, NftCommand, RuleSpec } from '../nft/ruleset.ts'
+
+/** Every set the planner writes has its elements (it has no dynamic sets). */
+export type SetSpec = StaticSetSpec
+
+/** The whole desired content of our table, sorted. */
+export interface DesiredRuleset extends TableRuleset {
+  readonly sets: readonly SetSpec[]
+}
 
 export const POLICY_TABLE = 'flotilla-policy'
 export const POLICY_FAMILY = 'inet'
+export const POLICY_NFT_TABLE: NftTable = { family: POLICY_FAMILY, name: POLICY_TABLE }
 
 export const INGRESS_PODS_MAP = 'ingress-pods'
 export const EGRESS_PODS_MAP = 'egress-pods'
@@ -67,47 +93,9 @@ export interface PolicyRulesInput {
   readonly nodeName: string
 }
 
-/** One command of an `nft -j` batch. */
-export type NftCommand = Readonly<Record<string, unknown>>
-
-export interface ChainSpec {
-  readonly name: string
-  readonly hook?: { readonly type: 'filter'; readonly hook: 'forward'; readonly prio: number }
-}
-
-export interface SetSpec {
-  readonly name: string
-  readonly kind: 'set' | 'map'
-  readonly type: string | readonly string[]
-  readonly interval: boolean
-  readonly elements: readonly unknown[]
-}
-
-export interface RuleSpec {
-  readonly chain: string
-  readonly expr: readonly unknown[]
-}
-
-/** The whole desired content of our table, sorted. */
-export interface DesiredRuleset {
-  readonly chains: readonly ChainSpec[]
-  readonly sets: readonly SetSpec[]
-  readonly rules: readonly RuleSpec[]
-}
-
-/** What the table holds now (names), so a sync can delete what is no longer wanted. */
-export interface ExistingObjects {
-  readonly chains: readonly string[]
-  readonly sets: readonly string[]
-  readonly maps: readonly string[]
-}
-
-export const NO_EXISTING_OBJECTS: ExistingObjects = { chains: [], sets: [], maps: [] }
-
 // ---------------------------------------------------------------------------------------------
 // Reading the objects
 
-type Protocol = 'tcp' | 'udp' | 'sctp'
 type Direction = 'ingress' | 'egress'
 
 interface PodFacts {
@@ -123,9 +111,9 @@ interface PodFacts {
 
 /** One entry of a rule's `ports`: a number or range, a name, or (neither) every port. */
 type PortSpec =
-  | { readonly protocol: Protocol; readonly kind: 'number'; readonly first: number; readonly last: number }
-  | { readonly protocol: Protocol; readonly kind: 'name'; readonly name: string }
-  | { readonly protocol: Protocol; readonly kind: 'any' }
+  | { readonly protocol: L4Protocol; readonly kind: 'number'; readonly first: number; readonly last: number }
+  | { readonly protocol: L4Protocol; readonly kind: 'name'; readonly name: string }
+  | { readonly protocol: L4Protocol; readonly kind: 'any' }
 
 type PeerSpec =
   | { readonly kind: 'pods'; readonly podSelector: unknown; readonly namespaceSelector: unknown }
@@ -145,34 +133,6 @@ interface PolicyFacts {
   readonly podSelector: unknown
   /** Rules per isolated direction; a direction the policy does not isolate is absent. */
   readonly rules: Readonly<Partial<Record<Direction, readonly RuleFacts[]>>>
-}
-
-function objectAt(value: unknown): KubeObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as KubeObject) : {}
-}
-
-function listAt(value: unknown): readonly unknown[] {
-  return Array.isArray(value) ? value : []
-}
-
-function stringAt(value: unknown): string {
-  return typeof value === 'string' ? value : ''
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-function protocolOf(value: unknown): Protocol | undefined {
-  const protocol = value === undefined || value === null ? 'TCP' : value
-  if (protocol === 'TCP') return 'tcp'
-  if (protocol === 'UDP') return 'udp'
-  if (protocol === 'SCTP') return 'sctp'
-  return undefined
-}
-
-function isPort(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535
 }
 
 /** Pods that take part: IPv4 address, not hostNetwork, not finished. */
@@ -297,29 +257,10 @@ function inRanges(address: number, ranges: readonly Ipv4Range[] | undefined): bo
 // ---------------------------------------------------------------------------------------------
 // Names and expressions
 
-/** A short stable hash (FNV-1a, base 32), as the service proxy names its chains. */
-function shortHash(text: string): string {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash.toString(32).toUpperCase().padStart(7, '0')
-}
-
 /** `<prefix>-<hash>-<readable>`; the readable part keeps only characters nft names allow. */
 function objectName(prefix: string, id: string): string {
   const readable = id.replace(/[^A-Za-z0-9._-]/g, '.').slice(0, NAME_READABLE_MAX)
   return `${prefix}-${shortHash(id)}-${readable}`
-}
-
-const SADDR = { payload: { protocol: 'ip', field: 'saddr' } }
-const DADDR = { payload: { protocol: 'ip', field: 'daddr' } }
-const L4PROTO = { meta: { key: 'l4proto' } }
-const DPORT = { payload: { protocol: 'th', field: 'dport' } }
-
-function equals(left: unknown, right: unknown): unknown {
-  return { match: { op: '==', left, right } }
 }
 
 function rangeElement(range: Ipv4Range): unknown {
@@ -468,50 +409,16 @@ function dedupeMapKeys(sets: readonly SetSpec[]): SetSpec[] {
 // ---------------------------------------------------------------------------------------------
 // The batch
 
-const TABLE = { family: POLICY_FAMILY, name: POLICY_TABLE }
-const IN_TABLE = { family: POLICY_FAMILY, table: POLICY_TABLE }
-
 /**
- * The one `nft -j` batch that turns our table, whatever it holds (`existing`), into `desired`:
- * create the table if absent, flush every rule, (re)declare chains and sets, flush and refill the
- * sets, add the rules, then delete chains and sets no longer wanted. nft applies a batch as one
- * transaction, so packets see either the old policy ruleset or the new one. Other tables are
+ * The one `nft -j` batch that turns our table, whatever it holds (`existing`), into `desired`
+ * (../nft/ruleset.ts): packets see either the old policy ruleset or the new one. Other tables are
  * never named.
  */
-export function policySyncBatch(desired: DesiredRuleset, existing: ExistingObjects = NO_EXISTING_OBJECTS): { nftables: NftCommand[] } {
-  const commands: NftCommand[] = [{ add: { table: TABLE } }, { flush: { table: TABLE } }]
-  for (const chain of desired.chains) {
-    const hook = chain.hook === undefined ? {} : { type: chain.hook.type, hook: chain.hook.hook, prio: chain.hook.prio, policy: 'accept' }
-    commands.push({ add: { chain: { ...IN_TABLE, name: chain.name, ...hook } } })
-  }
-  for (const set of desired.sets) {
-    const declaration = { ...IN_TABLE, name: set.name, type: set.type, ...(set.kind === 'map' ? { map: 'verdict' } : {}), ...(set.interval ? { flags: ['interval'] } : {}) }
-    commands.push({ add: { [set.kind]: declaration } }, { flush: { [set.kind]: { ...IN_TABLE, name: set.name } } })
-  }
-  for (const rule of desired.rules) commands.push({ add: { rule: { ...IN_TABLE, chain: rule.chain, expr: rule.expr } } })
-  for (const set of desired.sets) {
-    if (set.elements.length > 0) commands.push({ add: { element: { ...IN_TABLE, name: set.name, elem: set.elements } } })
-  }
-  const wantedChains = new Set(desired.chains.map((chain) => chain.name))
-  for (const chain of [...existing.chains].sort(compareStrings)) {
-    if (!wantedChains.has(chain)) commands.push({ delete: { chain: { ...IN_TABLE, name: chain } } })
-  }
-  const wantedSets = new Set(desired.sets.map((set) => set.name))
-  for (const name of [...existing.sets].sort(compareStrings)) if (!wantedSets.has(name)) commands.push({ delete: { set: { ...IN_TABLE, name } } })
-  for (const name of [...existing.maps].sort(compareStrings)) if (!wantedSets.has(name)) commands.push({ delete: { map: { ...IN_TABLE, name } } })
-  return { nftables: commands }
+export function policySyncBatch(desired: TableRuleset, existing: ExistingObjects = NO_EXISTING_OBJECTS): { nftables: NftCommand[] } {
+  return tableSyncBatch(POLICY_NFT_TABLE, desired, existing)
 }
 
-/** The objects named in an `nft -j list table` answer for our table. */
+/** The objects of our table named in an `nft -j list table` answer. */
 export function existingPolicyObjectsOf(listing: unknown): ExistingObjects {
-  const chains: string[] = []
-  const sets: string[] = []
-  const maps: string[] = []
-  for (const item of listAt(objectAt(listing)['nftables']).map(objectAt)) {
-    for (const [key, names] of [['chain', chains], ['set', sets], ['map', maps]] as const) {
-      const object = objectAt(item[key])
-      if (object['table'] === POLICY_TABLE && object['family'] === POLICY_FAMILY && typeof object['name'] === 'string') names.push(object['name'])
-    }
-  }
-  return { chains: chains.sort(compareStrings), sets: sets.sort(compareStrings), maps: maps.sort(compareStrings) }
+  return existingObjectsOf(listing, POLICY_NFT_TABLE)
 }

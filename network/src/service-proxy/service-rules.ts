@@ -40,9 +40,27 @@
  * flushing for UDP.
  */
 import { assert } from '../../../lib/assert.ts'
+import { DADDR, DPORT, equals, isPort, L4PROTO, MARK, protocolOf, SADDR, shortHash } from '../nft/expressions.ts'
+import { compareStrings, listAt, objectAt, stringAt } from '../nft/json-values.ts'
+import {
+  existingObjectsOf as existingTableObjectsOf,
+  NO_EXISTING_OBJECTS,
+  tableSyncBatch,
+  type ChainSpec,
+  type DesiredRuleset,
+  type ExistingObjects,
+  type NftCommand,
+  type NftTable,
+  type RuleSpec,
+  type SetSpec,
+} from '../nft/ruleset.ts'
+
+export { NO_EXISTING_OBJECTS } from '../nft/ruleset.ts'
+export type { ChainSpec, DesiredRuleset, ExistingObjects, NftCommand, RuleSpec, SetSpec } from '../nft/ruleset.ts'
 
 export const PROXY_TABLE = 'flotilla-proxy'
 export const PROXY_FAMILY = 'ip'
+export const PROXY_NFT_TABLE: NftTable = { family: PROXY_FAMILY, name: PROXY_TABLE }
 
 /** The mark bit that asks nat-postrouting to masquerade (kube-proxy's 0x4000). */
 export const MASQUERADE_MARK = 0x4000
@@ -76,47 +94,6 @@ export interface ServiceRulesInput {
   readonly node: NodeFacts
 }
 
-/** One command of an `nft -j` batch: `{ add: { rule: {...} } }` and the like. */
-export type NftCommand = Readonly<Record<string, unknown>>
-
-/** A chain of our table; base chains carry their hook. */
-export interface ChainSpec {
-  readonly name: string
-  readonly hook?: { readonly type: 'nat' | 'filter'; readonly hook: string; readonly prio: number }
-}
-
-/** A set or verdict map of our table. */
-export interface SetSpec {
-  readonly name: string
-  readonly kind: 'set' | 'map'
-  readonly type: string | readonly string[]
-  /** Dynamic sets (ClientIP affinity): elements are added by the data path and time out. */
-  readonly timeoutSeconds?: number
-  /** Elements written by us; undefined for dynamic sets, whose elements we never touch. */
-  readonly elements?: readonly unknown[]
-}
-
-export interface RuleSpec {
-  readonly chain: string
-  readonly expr: readonly unknown[]
-}
-
-/** The whole desired content of our table, sorted. */
-export interface DesiredRuleset {
-  readonly chains: readonly ChainSpec[]
-  readonly sets: readonly SetSpec[]
-  readonly rules: readonly RuleSpec[]
-}
-
-/** What the table holds now (names only), so a sync can delete what is no longer wanted. */
-export interface ExistingObjects {
-  readonly chains: readonly string[]
-  readonly sets: readonly string[]
-  readonly maps: readonly string[]
-}
-
-export const NO_EXISTING_OBJECTS: ExistingObjects = { chains: [], sets: [], maps: [] }
-
 /** An endpoint a service port balances over. */
 export interface ServiceEndpoint {
   readonly ip: string
@@ -126,22 +103,6 @@ export interface ServiceEndpoint {
 
 // ---------------------------------------------------------------------------------------------
 // Reading Services and EndpointSlices
-
-function objectAt(value: unknown): KubeObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as KubeObject) : {}
-}
-
-function listAt(value: unknown): readonly unknown[] {
-  return Array.isArray(value) ? value : []
-}
-
-function stringAt(value: unknown): string {
-  return typeof value === 'string' ? value : ''
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 
@@ -156,18 +117,6 @@ function ipv4Number(ip: string): number {
 
 function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
   return ipv4Number(a.ip) - ipv4Number(b.ip) || a.port - b.port
-}
-
-function protocolOf(value: unknown): 'tcp' | 'udp' | 'sctp' | undefined {
-  const protocol = value === undefined || value === null ? 'TCP' : value
-  if (protocol === 'TCP') return 'tcp'
-  if (protocol === 'UDP') return 'udp'
-  if (protocol === 'SCTP') return 'sctp'
-  return undefined
-}
-
-function isPort(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535
 }
 
 /**
@@ -262,19 +211,6 @@ function servicePortsOf(service: KubeObject, slicesByService: ReadonlyMap<string
 // ---------------------------------------------------------------------------------------------
 // Names
 
-/**
- * A short stable prefix for chain names (FNV-1a, base 32), as kube-proxy's hashed prefixes: it
- * keeps names unique even where the readable part is ambiguous.
- */
-function shortHash(text: string): string {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash.toString(32).toUpperCase().padStart(7, '0')
-}
-
 function serviceChainName(port: ServicePort): string {
   return `service-${shortHash(port.id)}-${port.id}`
 }
@@ -299,16 +235,6 @@ function affinitySetName(port: ServicePort, endpoint: ServiceEndpoint, timeoutSe
 
 // ---------------------------------------------------------------------------------------------
 // Expressions
-
-const SADDR = { payload: { protocol: 'ip', field: 'saddr' } }
-const DADDR = { payload: { protocol: 'ip', field: 'daddr' } }
-const L4PROTO = { meta: { key: 'l4proto' } }
-const DPORT = { payload: { protocol: 'th', field: 'dport' } }
-const MARK = { meta: { key: 'mark' } }
-
-function equals(left: unknown, right: unknown): unknown {
-  return { match: { op: '==', left, right } }
-}
 
 function gotoChain(target: string): unknown {
   return { goto: { target } }
@@ -491,61 +417,16 @@ export function serviceRules(input: ServiceRulesInput): DesiredRuleset {
 // ---------------------------------------------------------------------------------------------
 // The batch
 
-const TABLE = { family: PROXY_FAMILY, name: PROXY_TABLE }
-const IN_TABLE = { family: PROXY_FAMILY, table: PROXY_TABLE }
-
 /**
- * The one `nft -j` batch that turns our table, whatever it holds (`existing`), into `desired`:
- * create the table if absent, flush every rule, (re)declare chains and sets, flush and refill the
- * sets and maps we own, add the rules, then delete chains and sets no longer wanted. nft applies
- * a batch as one transaction, so packets see either the old ruleset or the new one.
- *
- * Dynamic affinity sets are declared only when absent and never flushed (`flush table` leaves set
- * elements alone), so ClientIP affinity survives unrelated syncs. Other tables are never named.
+ * The one `nft -j` batch that turns our table, whatever it holds (`existing`), into `desired`
+ * (../nft/ruleset.ts). The dynamic affinity sets are declared only when absent and never
+ * flushed, so ClientIP affinity survives unrelated syncs. Other tables are never named.
  */
 export function syncBatch(desired: DesiredRuleset, existing: ExistingObjects = NO_EXISTING_OBJECTS): { nftables: NftCommand[] } {
-  const commands: NftCommand[] = [{ add: { table: TABLE } }, { flush: { table: TABLE } }]
-  for (const chain of desired.chains) {
-    const hook = chain.hook === undefined ? {} : { type: chain.hook.type, hook: chain.hook.hook, prio: chain.hook.prio, policy: 'accept' }
-    commands.push({ add: { chain: { ...IN_TABLE, name: chain.name, ...hook } } })
-  }
-  const existingSets = new Set([...existing.sets, ...existing.maps])
-  for (const set of desired.sets) {
-    if (set.elements === undefined || set.timeoutSeconds !== undefined) {
-      if (existingSets.has(set.name)) continue
-      commands.push({ add: { set: { ...IN_TABLE, name: set.name, type: set.type, flags: ['timeout'], timeout: set.timeoutSeconds ?? AFFINITY_TIMEOUT_DEFAULT_SECONDS } } })
-      continue
-    }
-    const declaration = { ...IN_TABLE, name: set.name, type: set.type, ...(set.kind === 'map' ? { map: 'verdict' } : {}) }
-    commands.push({ add: { [set.kind]: declaration } }, { flush: { [set.kind]: { ...IN_TABLE, name: set.name } } })
-  }
-  for (const rule of desired.rules) commands.push({ add: { rule: { ...IN_TABLE, chain: rule.chain, expr: rule.expr } } })
-  for (const set of desired.sets) {
-    if (set.elements === undefined || set.timeoutSeconds !== undefined || set.elements.length === 0) continue
-    commands.push({ add: { element: { ...IN_TABLE, name: set.name, elem: set.elements } } })
-  }
-  const wantedChains = new Set(desired.chains.map((chain) => chain.name))
-  for (const chain of [...existing.chains].sort(compareStrings)) {
-    if (!wantedChains.has(chain)) commands.push({ delete: { chain: { ...IN_TABLE, name: chain } } })
-  }
-  const wantedSets = new Set(desired.sets.map((set) => set.name))
-  for (const name of [...existing.sets].sort(compareStrings)) if (!wantedSets.has(name)) commands.push({ delete: { set: { ...IN_TABLE, name } } })
-  for (const name of [...existing.maps].sort(compareStrings)) if (!wantedSets.has(name)) commands.push({ delete: { map: { ...IN_TABLE, name } } })
-  return { nftables: commands }
+  return tableSyncBatch(PROXY_NFT_TABLE, desired, existing)
 }
 
-/** The objects named in an `nft -j list table` answer (the inverse of what syncBatch declares). */
+/** The objects of our table named in an `nft -j list table` answer (the inverse of what syncBatch declares). */
 export function existingObjectsOf(listing: unknown): ExistingObjects {
-  const chains: string[] = []
-  const sets: string[] = []
-  const maps: string[] = []
-  for (const item of listAt(objectAt(listing)['nftables']).map(objectAt)) {
-    const chain = objectAt(item['chain'])
-    if (chain['table'] === PROXY_TABLE && typeof chain['name'] === 'string') chains.push(chain['name'])
-    const set = objectAt(item['set'])
-    if (set['table'] === PROXY_TABLE && typeof set['name'] === 'string') sets.push(set['name'])
-    const map = objectAt(item['map'])
-    if (map['table'] === PROXY_TABLE && typeof map['name'] === 'string') maps.push(map['name'])
-  }
-  return { chains: chains.sort(compareStrings), sets: sets.sort(compareStrings), maps: maps.sort(compareStrings) }
+  return existingTableObjectsOf(listing, PROXY_NFT_TABLE)
 }
