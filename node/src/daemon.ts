@@ -64,6 +64,7 @@ import { VipAnnouncer } from '../../network/src/load-balancer/vip-announcer.ts'
 import { SERVICES } from './controllers/endpoints.ts'
 import { ENDPOINT_SLICES } from './controllers/endpoint-slices.ts'
 import { NodeFence } from './agent/node-fence.ts'
+import { FenceHeartbeat } from './agent/fence-keeper.ts'
 import type { SandboxConfig } from '../../runtime/src/runtime.ts'
 import type { JsonObject } from './api/machinery/canonical.ts'
 import type { OverlayBackend } from '../../network/src/pod-network/overlay.ts'
@@ -187,6 +188,7 @@ export class Daemon {
   /** The agent over a container runtime (`--runtime docker`). */
   private nodeAgent: NodeAgent | undefined
   private nodeFence: NodeFence | undefined
+  private fenceHeartbeat: FenceHeartbeat | undefined
   /** When the gossip watchdog last replaced the connection to each peer (monotonic ms). */
   private readonly gossipRepairs = new Map<string, number>()
   /** The pod network (`--pod-network overlay`). */
@@ -301,6 +303,7 @@ export class Daemon {
     this.endpointGossip?.stop()
     await this.networkServices?.stop().catch((error: Error) => this.log(`stopping the service proxy and DNS: ${error.message}`))
     this.nodeFence?.stop()
+    this.fenceHeartbeat?.stop()
     await this.nodeAgent?.stop().catch((error: Error) => this.log(`stopping the node agent: ${error.message}`))
     await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())))
     this.kubeServer?.closeAllConnections()
@@ -708,6 +711,9 @@ export class Daemon {
     await agent.start()
     this.nodeFence = fence
     fence.start()
+    // The half of the fence that outlives this process: see fence-keeper.ts.
+    this.fenceHeartbeat = new FenceHeartbeat({ dataDirectory: this.options.dataDirectory, dockerSocket: socketPath, nodeName: this.config.name, log })
+    this.fenceHeartbeat.start()
     log(`node agent running pods on Docker ${version.runtimeVersion}`)
   }
 

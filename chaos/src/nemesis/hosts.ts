@@ -53,7 +53,16 @@ export async function restartHost(plan: LabPlan, network: SwitchChaos, host: Hos
 /** SIGKILLs only the host's daemon (its `agent` cgroup); the engine and the pods keep running. */
 export async function crashDaemon(host: HostPlan): Promise<void> {
   const procs = join(CGROUP_ROOT, 'freezer', host.cgroup, 'agent', 'cgroup.procs')
-  const pids = (): number[] => (existsSync(procs) ? readFileSync(procs, 'utf8').split('\n').filter((line) => line !== '').map(Number) : [])
+  // A crash kills the daemon and what dies with it, not the fence keeper it started detached
+  // (node/src/agent/fence-keeper.ts), which exists to outlive exactly this.
+  const isKeeper = (pid: number): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('fence-keeper-main')
+    } catch {
+      return false
+    }
+  }
+  const pids = (): number[] => (existsSync(procs) ? readFileSync(procs, 'utf8').split('\n').filter((line) => line !== '').map(Number).filter((pid) => !isKeeper(pid)) : [])
   for (const pid of pids()) {
     try {
       process.kill(pid, 'SIGKILL')

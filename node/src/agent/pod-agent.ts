@@ -48,6 +48,8 @@ import { CrashBackoff, type CrashBackoffOptions } from './crash-backoff.ts'
 import { computePodActions, currentSandbox, deletionGraceMs, specContainers, teardownActions, type ContainerKill, type ContainerStart, type ObservedPod, type PodActions, type ProbeResult, type Waiting } from './pod-actions.ts'
 import { podStatusFrom } from './pod-status.ts'
 import type { VolumeManager } from './volumes/volume-manager.ts'
+import { AT_MOST_ONCE_LABEL } from './fence-keeper.ts'
+import { mustRunAtMostOnce } from './node-fence.ts'
 
 /** A running container the probe manager should probe (probes/probe-manager.ts ProbeTarget). */
 export interface PodProbeTarget {
@@ -673,6 +675,8 @@ export class PodAgent {
       ...(typeof runAsUser === 'number' ? { runAsUser } : {}),
       privileged: securityContext['privileged'] === true,
       specHash: containerSpecHash(spec),
+      // The fence keeper kills these if the daemon stops beating (fence-keeper.ts).
+      ...(mustRunAtMostOnce(pod) ? { labels: { [AT_MOST_ONCE_LABEL]: 'true' } } : {}),
     }
   }
 
