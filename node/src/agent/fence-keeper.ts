@@ -63,16 +63,26 @@ function keeperAlive(pidFile: string): boolean {
   }
 }
 
+export interface FenceHeartbeatOptions {
+  readonly dataDirectory: string
+  /** The engine the keeper kills containers through. */
+  readonly dockerSocket: string
+  /** Only containers labelled with this node are the keeper's. */
+  readonly nodeName: string
+  readonly staleMs?: number
+  readonly log: (line: string) => void
+}
+
 /**
  * The daemon's side: starts the keeper unless one runs for this data directory, then touches the
  * heartbeat every HEARTBEAT_INTERVAL_MS until `stop` (after which the keeper fences the node).
  */
 export class FenceHeartbeat {
   private readonly files: KeeperFiles
-  private readonly options: { readonly dataDirectory: string; readonly dockerSocket: string; readonly nodeName: string; readonly staleMs?: number; readonly log: (line: string) => void }
+  private readonly options: FenceHeartbeatOptions
   private interval: NodeJS.Timeout | undefined
 
-  constructor(options: FenceHeartbeat['options']) {
+  constructor(options: FenceHeartbeatOptions) {
     this.options = options
     this.files = keeperFiles(options.dataDirectory)
   }
