@@ -67,3 +67,17 @@ export function labProcesses(directory: string): string[] {
     })
     .filter((command) => command.includes(directory) || command.includes('/run/fl-h'))
 }
+
+/**
+ * Lab teardown registered by a scenario; run before the lab lock is released (a tap teardown
+ * would run after it, when another test may already be building its lab).
+ */
+export const labCleanups: (() => Promise<void>)[] = []
+
+export async function runThenClean(scenario: () => Promise<void>): Promise<void> {
+  try {
+    await scenario()
+  } finally {
+    for (const cleanup of labCleanups.splice(0)) await cleanup()
+  }
+}

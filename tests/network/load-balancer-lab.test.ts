@@ -17,22 +17,8 @@ import { planOf, readLabState } from '../../chaos/src/lab/lab.ts'
 import { SWITCH_BRIDGE, SWITCH_NETNS, type HostPlan } from '../../chaos/src/lab/plan.ts'
 import { killHost } from '../../chaos/src/nemesis/hosts.ts'
 import { SwitchChaos } from '../../chaos/src/nemesis/switch.ts'
-import { execFileAsync, flotilla, KUBECTL, missingPrerequisite } from '../chaos/lab-harness.ts'
+import { execFileAsync, flotilla, KUBECTL, missingPrerequisite, labCleanups, runThenClean } from '../chaos/lab-harness.ts'
 import { withLabLock } from '../chaos/lab-lock.ts'
-
-/**
- * Lab teardown registered by a scenario; run before the lab lock is released (a tap teardown
- * would run after it, when another test may already be building its lab).
- */
-const labCleanups: (() => Promise<void>)[] = []
-
-async function runThenClean(scenario: () => Promise<void>): Promise<void> {
-  try {
-    await scenario()
-  } finally {
-    for (const cleanup of labCleanups.splice(0)) await cleanup()
-  }
-}
 
 
 const IMAGE = 'flotilla/busybox:local'

@@ -10,24 +10,10 @@
 // without root, `ip netns`, dockerd or kubectl 1.20.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { engine, execFileAsync, flotilla, kubectl, labNamespaces, labProcesses, missingPrerequisite } from '../chaos/lab-harness.ts'
+import { engine, execFileAsync, flotilla, kubectl, labNamespaces, labProcesses, missingPrerequisite, labCleanups, runThenClean } from '../chaos/lab-harness.ts'
 import t, { type Test } from 'tap'
 import { waitFor } from '../../lib/poll.ts'
 import { withLabLock } from '../chaos/lab-lock.ts'
-
-/**
- * Lab teardown registered by a scenario; run before the lab lock is released (a tap teardown
- * would run after it, when another test may already be building its lab).
- */
-const labCleanups: (() => Promise<void>)[] = []
-
-async function runThenClean(scenario: () => Promise<void>): Promise<void> {
-  try {
-    await scenario()
-  } finally {
-    for (const cleanup of labCleanups.splice(0)) await cleanup()
-  }
-}
 
 
 const IMAGE = 'flotilla/busybox:local'
