@@ -246,11 +246,15 @@ async function runFault(plan: LabPlan, nemesis: Nemesis, clients: readonly HostA
   if (!whole) violations.push(`after healing ${description}, not every node was Ready again within ${REJOIN_BOUND_MS} ms`)
   const last: { view?: ReplicaView } = {}
   const converged = await convergence(clients, dead, CONVERGENCE_BOUND_MS, last)
-  // Every node Ready again: the affected hosts belong to the cluster again from here on.
-  for (const name of affected) cutOff.delete(name)
   if (converged === undefined) violations.push(`after healing ${description}, the Deployment did not reach ${REPLICAS} Ready replicas within ${CONVERGENCE_BOUND_MS} ms; last seen: ${last.view?.pods.join(' ') ?? 'no answer'}`)
   else measurement.convergedAfterHealMs = Math.round(now() - healStartMs)
   log(`${Math.round(now())} ms: ${description} healed; converged ${measurement.convergedAfterHealMs ?? 'NOT'} ms after heal`)
+  // Every node Ready again: the affected hosts belong to the cluster again once their own proxy
+  // rules have had the propagation allowance to catch up with what the cluster did meanwhile (a
+  // rejoining node's replica and informers replay the changes it missed; until then it routes like
+  // the cut-off node it was). The next fault waits for this.
+  await sleep(PROPAGATION_ALLOWANCE_MS)
+  for (const name of affected) cutOff.delete(name)
   return measurement
 }
 
