@@ -46,11 +46,18 @@ t.test('a new container in the second round is not proof yet', async (t) => {
   t.equal(tracker.observe(round({ h1: listing({ 'default/sts-0': ['a'] }), h2: listing({ 'default/sts-0': ['c'] }) }), 500).length, 1, 'then confirmed by the next round')
 })
 
-t.test('a frozen host still counts; a dead host does not', async (t) => {
+t.test('a frozen host runs nothing until it answers again, then counts; a dead host does not', async (t) => {
   const frozen = new IdentityTracker()
   frozen.observe(round({ h1: listing({ 'default/sts-0': ['a'] }), h2: listing({}) }), 0)
   frozen.observe(round({ h1: 'unanswered', h2: listing({ 'default/sts-0': ['b'] }) }), 250)
-  t.equal(frozen.observe(round({ h1: 'unanswered', h2: listing({ 'default/sts-0': ['b'] }) }), 500).length, 1, "the frozen host's container still exists while the identity runs elsewhere")
+  t.same(frozen.observe(round({ h1: 'unanswered', h2: listing({ 'default/sts-0': ['b'] }) }), 500), [], "the frozen host's container is suspended while the identity runs elsewhere")
+  // Thawed, and its container was not stopped: it runs on next to the replacement.
+  frozen.observe(round({ h1: listing({ 'default/sts-0': ['a'] }), h2: listing({ 'default/sts-0': ['b'] }) }), 750)
+  t.equal(frozen.observe(round({ h1: listing({ 'default/sts-0': ['a'] }), h2: listing({ 'default/sts-0': ['b'] }) }), 1000).length, 1, 'a container that runs on after the thaw is a violation')
+  const fenced = new IdentityTracker()
+  fenced.observe(round({ h1: 'unanswered', h2: listing({ 'default/sts-0': ['b'] }) }), 0)
+  fenced.observe(round({ h1: listing({ 'default/sts-0': ['a'] }), h2: listing({ 'default/sts-0': ['b'] }) }), 250)
+  t.same(fenced.observe(round({ h1: listing({}), h2: listing({ 'default/sts-0': ['b'] }) }), 500), [], 'one that is stopped at the first check after the thaw is not')
 
   const dead = new IdentityTracker()
   dead.observe(round({ h1: listing({ 'default/sts-0': ['a'] }), h2: listing({}) }), 0)

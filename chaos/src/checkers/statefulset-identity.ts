@@ -4,9 +4,12 @@
  * Docker engine directly (not through the API, which may be partitioned or behind), by the
  * runtime's pod labels (runtime.ts RUNTIME_LABELS).
  *
- * Hosts still count while they are cut off: a frozen host's engine does not answer (the listing
- * times out) but its containers exist and resume on thaw, so its last listing is carried forward;
- * a killed host's engine refuses connections and its containers are dead, so it runs nothing.
+ * Hosts still count while they are cut off (partitioned hosts answer: the checker reaches engines
+ * directly). A killed host's engine refuses connections and its containers are dead, so it runs
+ * nothing. A frozen host's engine does not answer (the listing times out): its containers are
+ * suspended — they execute nothing — so they do not count while it is frozen; what matters is
+ * whether they run on after the thaw, and the first listings after the thaw show exactly that
+ * (Flotilla's fence kills a StatefulSet container at the first check after waking from a stall).
  *
  * The listings of one round are not simultaneous, so one round showing an identity on two hosts
  * proves nothing (it may have moved between the two listings). The detection therefore demands
@@ -41,8 +44,8 @@ export interface IdentityViolation {
 
 /**
  * The pure detection: feed it rounds in order; it returns the violations each round confirms.
- * `'unanswered'` keeps the host's previous listing (frozen: its containers still exist);
- * `'down'` (engine refuses: the host is dead) empties it.
+ * `'unanswered'` (frozen: its containers are suspended) and `'down'` (engine refuses: the host is
+ * dead) both leave the host running nothing until it answers again.
  */
 export class IdentityTracker {
   private readonly known = new Map<string, HostListing>()
@@ -53,8 +56,8 @@ export class IdentityTracker {
 
   observe(round: Round, timeMs: number): IdentityViolation[] {
     for (const [host, listing] of round) {
-      if (listing === 'down') this.known.delete(host)
-      else if (listing !== 'unanswered') this.known.set(host, listing)
+      if (listing === 'down' || listing === 'unanswered') this.known.delete(host)
+      else this.known.set(host, listing)
     }
     const current = new Map<string, Set<string>>()
     const holders = new Map<string, Map<string, readonly string[]>>()
