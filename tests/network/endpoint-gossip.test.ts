@@ -209,12 +209,12 @@ const NOT_READY = { ready: false, serving: false, terminating: false }
 const READY = { ready: true, serving: true, terminating: false }
 
 const OVERLAY_CASES: OverlayCase[] = [
-  { name: 'reported ready, stored not ready: ready', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: false, serving: false }, reports: [report('a', [podReport('p1', '10.244.1.2')])], expected: READY },
+  { name: 'reported ready, stored not ready: stays not ready (gossip only takes readiness away)', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: false, serving: false }, reports: [report('a', [podReport('p1', '10.244.1.2')])], expected: 'unchanged' },
   { name: 'reported not ready, stored ready: not ready', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true, serving: true }, reports: [report('a', [podReport('p1', '10.244.1.2', { ready: false })])], expected: NOT_READY },
   { name: 'stored conditions unset count as ready: a not-ready report changes them', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1' }, reports: [report('a', [podReport('p1', '10.244.1.2', { ready: false })])], expected: NOT_READY },
   { name: 'report agrees with the store: unchanged', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true, serving: true, terminating: false }, reports: [report('a', [podReport('p1', '10.244.1.2')])], expected: 'unchanged' },
   { name: 'reported terminating and ready: serving, terminating, not ready', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true }, reports: [report('a', [podReport('p1', '10.244.1.2', { terminating: true })])], expected: { ready: false, serving: true, terminating: true } },
-  { name: 'stored terminating, reported ready: stays terminating', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: false, serving: false, terminating: true }, reports: [report('a', [podReport('p1', '10.244.1.2')])], expected: { ready: false, serving: true, terminating: true } },
+  { name: 'stored terminating, reported ready: stays terminating and not serving', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: false, serving: false, terminating: true }, reports: [report('a', [podReport('p1', '10.244.1.2')])], expected: 'unchanged' },
   { name: 'missing from a complete report: gone', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true }, reports: [report('a', [podReport('p2', '10.244.1.3')])], expected: NOT_READY },
   { name: 'missing from an empty complete report: gone', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true }, reports: [report('a', [])], expected: NOT_READY },
   { name: 'missing from an incomplete report: unchanged', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true }, reports: [report('a', [], { complete: false })], expected: 'unchanged' },
@@ -225,7 +225,7 @@ const OVERLAY_CASES: OverlayCase[] = [
   { name: 'no report at all: unchanged', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: false }, reports: [], expected: 'unchanged' },
   { name: 'no targetRef: matched by address', endpoint: { ip: '10.244.1.2', node: 'a', ready: true }, reports: [report('a', [podReport('p1', '10.244.1.2', { ready: false })])], expected: NOT_READY },
   { name: 'no targetRef and an address two pods share (host network): absent from a complete report', endpoint: { ip: '192.168.1.10', node: 'a', ready: true }, reports: [report('a', [podReport('h1', '192.168.1.10', { ready: false }), podReport('h2', '192.168.1.10')])], expected: NOT_READY },
-  { name: 'shared address, matched by uid', endpoint: { ip: '192.168.1.10', node: 'a', uid: 'h2', ready: false }, reports: [report('a', [podReport('h1', '192.168.1.10', { ready: false }), podReport('h2', '192.168.1.10')])], expected: READY },
+  { name: 'shared address, matched by uid', endpoint: { ip: '192.168.1.10', node: 'a', uid: 'h1', ready: true }, reports: [report('a', [podReport('h1', '192.168.1.10', { ready: false }), podReport('h2', '192.168.1.10')])], expected: NOT_READY },
   { name: 'uid listed with another address (new sandbox): the old address is gone', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'p1', ready: true }, reports: [report('a', [podReport('p1', '10.244.1.9')])], expected: NOT_READY },
   { name: 'address reused by another pod: the endpoint\'s uid decides (gone)', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'old', ready: true }, reports: [report('a', [podReport('new', '10.244.1.2')])], expected: NOT_READY },
   { name: 'targetRef of another kind: matched by address', endpoint: { ip: '10.244.1.2', node: 'a', uid: 'x', refKind: 'Node', ready: true }, reports: [report('a', [podReport('p1', '10.244.1.2', { ready: false })])], expected: NOT_READY },

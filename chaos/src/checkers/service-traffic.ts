@@ -9,12 +9,10 @@
  * sampled through the API. (`wget -T` is not used: it crashes this busybox build.)
  *
  * A response from a pod that, in every API sample from PROPAGATION_ALLOWANCE_MS before the request
- * until PROPAGATION_ALLOWANCE_MS after its end, was neither Ready nor terminating is a routing
- * violation. The allowance before covers a readiness change travelling API → EndpointSlice → the
- * host's proxy rules; the one after covers the other order: node agents gossip readiness to every
- * proxy at once (endpoint gossip), so a pod that just became Ready can serve before its status write
- * has gone through Raft and shows in an API sample. Without any sample in the window (the API did
- * not answer) a response is not judged, and is counted as such.
+ * until its end, was neither Ready nor terminating is a routing violation. The allowance covers a
+ * readiness change travelling API → EndpointSlice → the host's proxy rules (endpoint gossip only
+ * takes readiness away faster; it never adds a pod the API has not shown Ready). Without any sample
+ * in the window (the API did not answer) a response is not judged, and is counted as such.
  * Terminating pods are not violations: with no Ready endpoint left the proxy falls back to serving
  * terminating ones, as Kubernetes does.
  */
@@ -80,7 +78,7 @@ export function checkRouting(requests: readonly ServiceRequest[], samples: reado
       fromCutOffHosts++
       continue
     }
-    const window = sorted.filter((sample) => sample.timeMs >= request.startMs - allowanceMs && sample.timeMs <= request.endMs + allowanceMs)
+    const window = sorted.filter((sample) => sample.timeMs >= request.startMs - allowanceMs && sample.timeMs <= request.endMs)
     if (window.length === 0) {
       unjudged++
       continue

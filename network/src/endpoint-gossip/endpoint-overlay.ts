@@ -3,14 +3,17 @@
  * themselves report over gossip. The store's slices are written by the leader's controller after
  * two Raft round trips (agent → pod status → controller → slice), and not at all while the
  * cluster has no quorum; a node's own report is at most one debounce old. So for every endpoint
- * whose pod runs on a node with a fresh report, the report decides `ready`, `serving` and
- * `terminating`; everything else stays as the store says.
+ * whose pod runs on a node with a fresh report, the report can take `ready` and `serving` away and
+ * add `terminating`; everything else stays as the store says.
  *
  * The rules, per endpoint (its node is `nodeName`; its pod is `targetRef.uid`, else its address):
  * - The node has a fresh report that lists the pod (by uid; by address only for endpoints without
- *   a uid, and only when one pod of the report has it): `serving` = the pod is Ready;
- *   `terminating` = the store's or the report's; `ready` = serving and not terminating — or true
- *   for a Service with `publishNotReadyAddresses`, as the endpoint-slices controller does.
+ *   a uid, and only when one pod of the report has it): `serving` = the store's and the pod is
+ *   Ready; `terminating` = the store's or the report's; `ready` = the store's, serving and not
+ *   terminating — or true for a Service with `publishNotReadyAddresses`, as the endpoint-slices
+ *   controller does. Gossip only takes readiness away (fast, and safe without quorum); a pod that
+ *   turned Ready is routed to once the API shows it, so Services never route to a pod the API
+ *   has not seen Ready.
  *   A pod listed with another address than the endpoint's is a new sandbox: the old address no
  *   longer answers, so it counts as gone.
  * - The node has a fresh, complete report that does not list the pod: the pod is gone from that
@@ -140,9 +143,11 @@ function overlayEndpoint(endpoint: KubeObject, verdict: Verdict, publishNotReady
   } else {
     // The store may know of a deletion the node has not seen yet, and the node of one the store
     // has not replicated yet: either makes the endpoint terminating.
+    // Gossip only ever takes readiness away: a pod the store does not show ready yet waits for
+    // its status to go through the API, so Services route only to pods the API shows ready.
     const terminating = current.terminating || verdict.pod.terminating
-    const serving = verdict.pod.ready
-    wanted = { ready: publishNotReady || (serving && !terminating), serving, terminating }
+    const serving = current.serving && verdict.pod.ready
+    wanted = { ready: publishNotReady || (current.ready && serving && !terminating), serving, terminating }
   }
   if (wanted.ready === current.ready && wanted.serving === current.serving && wanted.terminating === current.terminating) return endpoint
   return { ...endpoint, conditions: { ...conditions, ...wanted } }
