@@ -1,6 +1,7 @@
 // Goal: the fence keeper outlives the daemon: while the daemon's heartbeat is fresh it leaves
-// everything alone; once the heartbeat stops, it kills this node's running containers labelled
-// at-most-once (StatefulSet pods) and nothing else; a second start reuses the running keeper; it
+// everything alone; after it was itself frozen longer than the stale bound it fences at once;
+// once the heartbeat stops, it kills this node's running containers labelled at-most-once
+// (StatefulSet pods) and nothing else; a second start reuses the running keeper; it
 // exits when the data directory is removed.
 // Method: FenceHeartbeat and the real keeper process against the local Docker engine, with two
 // busybox containers (labelled and not) that the test creates and removes.
@@ -63,6 +64,17 @@ t.test('after the daemon stops beating, the keeper kills the at-most-once contai
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
   t.ok(stillRunning, 'the guarded container runs while the daemon beats')
+
+  // Frozen (SIGSTOP) for longer than the stale bound while the daemon keeps beating: on waking
+  // the keeper fences at once, whatever the fresh heartbeat says.
+  process.kill(pid, 'SIGSTOP')
+  const frozenUntilMs = performance.now() + 2500
+  while (performance.now() < frozenUntilMs) await new Promise((resolve) => setTimeout(resolve, 100))
+  process.kill(pid, 'SIGCONT')
+  await waitFor('the woken keeper to kill the guarded container', 15_000, async () => (!(await running(guarded)) ? true : undefined), 100)
+  t.match(readFileSync(files.log, 'utf8'), /did not run for \d+ ms \(frozen or starved\): fencing/, 'after a stall the keeper fences although the heartbeat is fresh')
+  await docker.getContainer(guarded).start()
+  t.equal(await running(guarded), true, 'started again for the next case')
 
   heartbeat.stop()
   second.stop()

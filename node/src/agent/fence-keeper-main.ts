@@ -36,13 +36,22 @@ async function killGuarded(): Promise<number> {
 
 say(`guarding at-most-once containers; stale after ${staleMs} ms`)
 let staleSinceMs: number | undefined
+let lastTickMs = performance.now()
 for (;;) {
   if (dataDirectoryGone(dataDirectory)) {
     say('the data directory is gone: exiting')
     process.exit(0)
   }
   const nowMs = Date.now()
-  if (keeperVerdict(heartbeatAgeMs(files.heartbeat, nowMs), staleMs) === 'kill') {
+  // A keeper that did not run for longer than the stale bound was frozen or starved with its
+  // daemon: the cluster may have replaced the pods meanwhile, and the daemon's first heartbeat
+  // after waking would hide that. Kill at once, as the daemon's own fence does after a stall.
+  const stalledMs = performance.now() - lastTickMs - TICK_MS
+  lastTickMs = performance.now()
+  if (stalledMs > staleMs) {
+    say(`did not run for ${Math.round(stalledMs)} ms (frozen or starved): fencing`)
+    await killGuarded().catch((error: Error) => say(`listing containers: ${error.message}`))
+  } else if (keeperVerdict(heartbeatAgeMs(files.heartbeat, nowMs), staleMs) === 'kill') {
     staleSinceMs ??= nowMs
     const running = await killGuarded().catch((error: Error) => {
       say(`listing containers: ${error.message}`)

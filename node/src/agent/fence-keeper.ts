@@ -8,7 +8,9 @@
  * StatefulSet's replacement elsewhere — the same identity twice. So the daemon also starts a tiny
  * separate process, the keeper, and touches a heartbeat file every HEARTBEAT_INTERVAL_MS. When the
  * heartbeat is older than `staleMs` (well below grace + eviction), the keeper kills this node's
- * running containers labelled AT_MOST_ONCE_LABEL through the engine's API. A restarted daemon
+ * running containers labelled AT_MOST_ONCE_LABEL through the engine's API. It does the same when it
+ * finds that it did not run itself for longer than `staleMs` (frozen or starved together with the
+ * daemon, whose first heartbeat on waking would otherwise hide the gap). A restarted daemon
  * resumes the heartbeat and its agent reconciles: pods that still exist start again.
  *
  * One keeper per data directory (its PID file); a running keeper is reused. The keeper exits when
