@@ -32,20 +32,31 @@ export function daemonLogFile(plan: LabPlan, host: HostPlan): string {
 }
 
 /**
- * The daemon's flags. Its pods use the pod network (network/src/pod-network): the daemon owns the
- * host's namespace, so it builds the host's `cbr0` from its Node's spec.podCIDR and the lab's
- * overlay to the other hosts over the underlay.
+ * The flags the node does not store, which `init`, `join` and `start` all need. Its pods use the
+ * pod network (network/src/pod-network): the daemon owns the host's namespace, so it builds the
+ * host's `cbr0` from its Node's spec.podCIDR and the lab's overlay to the other hosts over the
+ * underlay.
  */
+function podNetworkArgs(plan: LabPlan, host: HostPlan): string[] {
+  return ['--runtime', 'docker', '--pod-network', 'overlay', '--overlay', plan.overlay, '--underlay-ip', host.underlayIp]
+}
+
+/** The flags of `init` and `join`: the node's identity and addresses, then podNetworkArgs. */
 function daemonArgs(plan: LabPlan, host: HostPlan): string[] {
   return [
-    '--data', host.flotillaData, '--name', host.name, '--zone', host.zone, '--listen', host.p2pListen, '--api-port', String(LOCAL_API_PORT), '--kube-listen', host.kubeListen, '--runtime', 'docker',
-    '--pod-network', 'overlay', '--overlay', plan.overlay, '--underlay-ip', host.underlayIp,
+    '--data', host.flotillaData, '--name', host.name, '--zone', host.zone, '--listen', host.p2pListen, '--api-port', String(LOCAL_API_PORT), '--kube-listen', host.kubeListen,
+    ...podNetworkArgs(plan, host),
   ]
 }
 
-/** Starts `flotilla init` (no token) or `flotilla join TOKEN` on the host; resolves with its PID. */
-export function startDaemon(plan: LabPlan, host: HostPlan, joinToken: string | undefined): number {
-  const cli = [process.execPath, FLOTILLA_CLI, ...(joinToken === undefined ? ['init'] : ['join', joinToken]), ...daemonArgs(plan, host)]
+/**
+ * Spawns `flotilla <command…>` as the host's daemon: inside its network namespace, in a private
+ * mount and UTS namespace (the host's engine socket over the default one, the host's name as the
+ * hostname), in the host's `agent` cgroup, logging to the host's daemon log. `env` adds to the
+ * environment. Resolves with its PID.
+ */
+function spawnDaemon(plan: LabPlan, host: HostPlan, command: readonly string[], env: Readonly<Record<string, string>> = {}): number {
+  const cli = [process.execPath, FLOTILLA_CLI, ...command]
   const inPrivateMounts = ['unshare', '--mount', '--propagation', 'private', '--uts', '--', 'sh', '-c', 'mount --bind "$FL_DOCKER_SOCKET" "$FL_DEFAULT_DOCKER_SOCKET" && hostname "$FL_HOSTNAME" && exec "$@"', 'sh', ...cli]
   return spawnDetached(['nsenter', ...nsenterArgs(host.netns, inPrivateMounts)], {
     cgroupProcs: makeHostCgroup(host.cgroup, 'agent'),
@@ -59,8 +70,19 @@ export function startDaemon(plan: LabPlan, host: HostPlan, joinToken: string | u
       FLOTILLA_RUNTIME: 'docker',
       // Daemons sharing one machine would each report the whole machine's usage.
       FLOTILLA_NODE_USAGE: 'containers',
+      ...env,
     },
   })
+}
+
+/** Starts `flotilla init` (no token) or `flotilla join TOKEN` on the host; resolves with its PID. */
+export function startDaemon(plan: LabPlan, host: HostPlan, joinToken: string | undefined): number {
+  return spawnDaemon(plan, host, [...(joinToken === undefined ? ['init'] : ['join', joinToken]), ...daemonArgs(plan, host)])
+}
+
+/** Starts `flotilla start` from the host's data directory (a restart); `env` adds to the environment. */
+export function startDaemonFromData(plan: LabPlan, host: HostPlan, env: Readonly<Record<string, string>> = {}): number {
+  return spawnDaemon(plan, host, ['start', '--data', host.flotillaData, ...podNetworkArgs(plan, host)], env)
 }
 
 /** Waits for the daemon's log to match `pattern`; fails early, with the log's tail, if it exits. */

@@ -8,10 +8,10 @@ import { join } from 'node:path'
 import { FlotillaError } from '../../../lib/errors.ts'
 import { waitFor } from '../../../lib/poll.ts'
 import { CLOCK_SKEW_ENV } from '../../../lib/timers.ts'
-import { CGROUP_ROOT, killHostProcesses, makeHostCgroup } from '../lab/cgroups.ts'
-import { daemonLogFile, FLOTILLA_CLI } from '../lab/daemons.ts'
+import { CGROUP_ROOT, killHostProcesses } from '../lab/cgroups.ts'
+import { daemonLogFile, startDaemonFromData } from '../lab/daemons.ts'
 import { removeShimSockets, startEngine, unmountHost, waitForEngine } from '../lab/engine.ts'
-import { nsenterArgs, processAlive, spawnDetached } from '../lab/exec.ts'
+import { processAlive } from '../lab/exec.ts'
 import { readLabState, type LabState } from '../lab/lab.ts'
 import type { HostPlan, LabPlan } from '../lab/plan.ts'
 import type { SwitchChaos } from './switch.ts'
@@ -21,7 +21,6 @@ export class DaemonRestartError extends FlotillaError {
   override name = 'DaemonRestartError'
 }
 
-const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock'
 const FREEZE_TIMEOUT_MS = 5_000
 export const DAEMON_RESTART_TIMEOUT_MS = 60_000
 
@@ -98,31 +97,11 @@ async function setFreezer(host: HostPlan, state: 'FROZEN' | 'THAWED'): Promise<v
   await waitFor(`${host.name} to be ${state}`, FREEZE_TIMEOUT_MS, () => (readFileSync(file, 'utf8').trim() === state ? true : undefined), 20)
 }
 
-/**
- * `flotilla start` in the host's namespaces, exactly as the lab starts `init`/`join` (see
- * lab/daemons.ts startDaemon, which has no "start from disk" mode); resolves once it says it started.
- */
+/** `flotilla start` from the host's disk (lab/daemons.ts); resolves once it says it started. */
 async function startDaemonFromDisk(plan: LabPlan, host: HostPlan, clockSkewMs = 0): Promise<number> {
   const logFile = daemonLogFile(plan, host)
   const logLength = existsSync(logFile) ? readFileSync(logFile).length : 0
-  // The tuning flags are not stored with the node, so `start` needs the same ones lab/daemons.ts
-  // gives `init`/`join` (its daemonArgs, not exported): keep these two lists in step.
-  const cli = [process.execPath, FLOTILLA_CLI, 'start', '--data', host.flotillaData, '--runtime', 'docker', '--pod-network', 'overlay', '--overlay', plan.overlay, '--underlay-ip', host.underlayIp]
-  const inPrivateMounts = ['unshare', '--mount', '--propagation', 'private', '--uts', '--', 'sh', '-c', 'mount --bind "$FL_DOCKER_SOCKET" "$FL_DEFAULT_DOCKER_SOCKET" && hostname "$FL_HOSTNAME" && exec "$@"', 'sh', ...cli]
-  const pid = spawnDetached(['nsenter', ...nsenterArgs(host.netns, inPrivateMounts)], {
-    cgroupProcs: makeHostCgroup(host.cgroup, 'agent'),
-    logFile,
-    env: {
-      ...process.env,
-      FL_DOCKER_SOCKET: host.dockerSocket,
-      FL_DEFAULT_DOCKER_SOCKET: DEFAULT_DOCKER_SOCKET,
-      FL_HOSTNAME: host.name,
-      DOCKER_HOST: `unix://${host.dockerSocket}`,
-      FLOTILLA_RUNTIME: 'docker',
-      FLOTILLA_NODE_USAGE: 'containers',
-      [CLOCK_SKEW_ENV]: clockSkewMs === 0 ? '' : String(clockSkewMs),
-    },
-  })
+  const pid = startDaemonFromData(plan, host, { [CLOCK_SKEW_ENV]: clockSkewMs === 0 ? '' : String(clockSkewMs) })
   await waitFor(`the daemon on ${host.name} to start from its disk`, DAEMON_RESTART_TIMEOUT_MS, () => {
     const text = readFileSync(logFile).subarray(logLength).toString('utf8')
     if (/started from/.test(text)) return true
